@@ -1,0 +1,429 @@
+//! The event contract: which of the three payload forms an event is, its options, and where
+//! its items are.
+//!
+//! 1. `{"items": [ITEM, ...], "threshold": NUMBER, "include_indices": BOOL}` (direct invocation);
+//! 2. `[ITEM, ...]`, a bare array, every option at its default;
+//! 3. `{"Items": [ITEM, ...], "BatchInput": {"threshold": NUMBER, "include_indices": BOOL}}`,
+//!    a Step Functions Distributed Map batch.
+//!
+//! An object with `items` is form 1 even if it also has `Items`: form 1 ignores its other
+//! members. Members other than these are ignored, and so are the members of the form not
+//! taken (`BatchInput` in form 1, a top-level `threshold` in form 3). A repeated member
+//! counts once, the last time, as in Python's `json.loads`.
+//!
+//! Errors follow one rule, so that every width gives the same answer: malformed JSON anywhere
+//! is reported first (the first in the text); otherwise the first rejected value, in the
+//! text's order, among the members the form uses.
+//!
+//! The object is walked member by member with [`crate::json`]; the items array is handed to
+//! [`crate::fanout`] the moment it is met, so it is read once.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{InvalidEvent, JsonKind, Problem};
+use crate::fanout::{self, ParsedItems};
+use crate::json::{self, Malformed};
+use crate::number::Threshold;
+
+/// Which payload form an event is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventForm {
+    /// `{"items": [...], ...}`
+    Direct,
+    /// `[...]`
+    BareArray,
+    /// `{"Items": [...], "BatchInput": {...}}`
+    StepFunctionsBatch,
+}
+
+impl EventForm {
+    /// How paths into this form's items begin: `items`, `` or `Items`.
+    pub fn items_path(self) -> &'static str {
+        match self {
+            EventForm::Direct => "items",
+            EventForm::BareArray => "",
+            EventForm::StepFunctionsBatch => "Items",
+        }
+    }
+}
+
+/// A recognised, valid event: its items parsed, its options read.
+#[derive(Debug)]
+pub struct Event {
+    pub form: EventForm,
+    pub items: ParsedItems,
+    /// The event's own threshold, when it gives one.
+    pub threshold: Option<Threshold>,
+    pub include_indices: bool,
+}
+
+/// Reads an event. `parts` is how many workers may parse the items array.
+pub fn recognise(payload: &[u8], parts: usize) -> Result<Event, InvalidEvent> {
+    let start = json::skip_whitespace(payload, 0);
+    match payload.get(start) {
+        Some(b'{') => recognise_object(payload, start, parts),
+        Some(b'[') => {
+            let (items, end) = fanout::parse_items(payload, start, parts)
+                .map_err(|m| malformed("", m, payload))?;
+            expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
+            if let Some(rejection) = items.rejection {
+                return Err(item_rejection(EventForm::BareArray, rejection));
+            }
+            Ok(Event {
+                form: EventForm::BareArray,
+                items,
+                threshold: None,
+                include_indices: false,
+            })
+        }
+        _ => {
+            // Either not JSON at all, or JSON of the wrong kind: find out which.
+            let (_, end) = json::parse_value::<IgnoredAny>(payload, start)
+                .map_err(|m| malformed("$", m, payload))?;
+            expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
+            json::check_utf8(payload, 0, payload.len()).map_err(|m| malformed("$", m, payload))?;
+            Err(InvalidEvent {
+                path: "$".into(),
+                problem: Problem::WrongKind {
+                    expected: "an object or an array",
+                    found: JsonKind::of_first_byte(payload[start]),
+                },
+            })
+        }
+    }
+}
+
+fn malformed(path: &str, malformed: Malformed, payload: &[u8]) -> InvalidEvent {
+    InvalidEvent {
+        path: if path.is_empty() {
+            "$".into()
+        } else {
+            path.into()
+        },
+        problem: malformed.into_problem(payload),
+    }
+}
+
+fn item_rejection(form: EventForm, rejection: fanout::ItemRejection) -> InvalidEvent {
+    let (suffix, problem) = rejection.fault.describe();
+    InvalidEvent {
+        path: format!("{}[{}]{}", form.items_path(), rejection.index, suffix),
+        problem,
+    }
+}
+
+/// Only whitespace may follow the event.
+fn expect_end(payload: &[u8], end: usize) -> Result<(), Malformed> {
+    let pos = json::skip_whitespace(payload, end);
+    if pos == payload.len() {
+        Ok(())
+    } else {
+        Err(Malformed::new(pos, "trailing characters"))
+    }
+}
+
+/// A member value as read, and where it starts (the text's order decides between errors).
+struct Member<T> {
+    offset: usize,
+    value: T,
+}
+
+/// An `items` or `Items` member.
+enum ItemsMember {
+    Array(ParsedItems),
+    NotAnArray(JsonKind),
+}
+
+/// The options of one form, as found (checked only for the form taken).
+#[derive(Default)]
+struct Options<'a> {
+    threshold: Option<Member<&'a RawValue>>,
+    include_indices: Option<Member<&'a RawValue>>,
+}
+
+enum BatchInput<'a> {
+    Object(Options<'a>),
+    NotAnObject(JsonKind),
+}
+
+fn recognise_object(payload: &[u8], open: usize, parts: usize) -> Result<Event, InvalidEvent> {
+    let mut items: Option<Member<ItemsMember>> = None;
+    let mut batch_items: Option<Member<ItemsMember>> = None;
+    let mut options = Options::default();
+    let mut batch_input: Option<Member<BatchInput<'_>>> = None;
+    // The extents of the arrays the workers parsed (and checked for UTF-8 themselves).
+    let mut arrays: Vec<(usize, usize)> = Vec::new();
+
+    let end = walk_object(payload, open, &mut |name, pos| {
+        Ok(match name {
+            MemberName::Items | MemberName::BatchItems => {
+                let (value, end) = read_items(payload, pos, parts)?;
+                if let ItemsMember::Array(_) = value {
+                    arrays.push((pos, end));
+                }
+                let member = Some(Member { offset: pos, value });
+                if name == MemberName::Items {
+                    items = member;
+                } else {
+                    batch_items = member;
+                }
+                end
+            }
+            MemberName::Threshold => read_raw(payload, pos, &mut options.threshold)?,
+            MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices)?,
+            MemberName::BatchInput => {
+                let (value, end) = read_batch_input(payload, pos)?;
+                batch_input = Some(Member { offset: pos, value });
+                end
+            }
+            MemberName::Other => json::parse_value::<IgnoredAny>(payload, pos)?.1,
+        })
+    })
+    .map_err(|m| malformed("$", m, payload))?;
+    expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
+    check_utf8_outside(payload, &arrays).map_err(|m| malformed("$", m, payload))?;
+
+    let (form, items, options, options_prefix) = match (items, batch_items) {
+        (Some(items), _) => (EventForm::Direct, items, options, ""),
+        (None, Some(items)) => match batch_input {
+            None => (
+                EventForm::StepFunctionsBatch,
+                items,
+                Options::default(),
+                "BatchInput.",
+            ),
+            Some(Member {
+                value: BatchInput::Object(options),
+                ..
+            }) => (EventForm::StepFunctionsBatch, items, options, "BatchInput."),
+            Some(Member {
+                offset,
+                value: BatchInput::NotAnObject(found),
+            }) => {
+                let error = InvalidEvent {
+                    path: "BatchInput".into(),
+                    problem: Problem::WrongKind {
+                        expected: "an object",
+                        found,
+                    },
+                };
+                let form = EventForm::StepFunctionsBatch;
+                return Err(match items_error(form, &items) {
+                    Some((items_offset, items_error)) if items_offset < offset => items_error,
+                    _ => error,
+                });
+            }
+        },
+        (None, None) => {
+            return Err(InvalidEvent {
+                path: "items".into(),
+                problem: Problem::NoItems,
+            })
+        }
+    };
+
+    let mut errors: Vec<(usize, InvalidEvent)> = items_error(form, &items).into_iter().collect();
+    let threshold = match options.threshold {
+        None => None,
+        Some(Member { offset, value }) => {
+            let threshold = Threshold::parse(value.get());
+            if threshold.is_none() {
+                errors.push((
+                    offset,
+                    InvalidEvent {
+                        path: format!("{options_prefix}threshold"),
+                        problem: Problem::WrongKind {
+                            expected: "a number",
+                            found: kind_of(value),
+                        },
+                    },
+                ));
+            }
+            threshold
+        }
+    };
+    let include_indices = match options.include_indices {
+        None => false,
+        Some(Member { offset, value }) => match value.get() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                errors.push((
+                    offset,
+                    InvalidEvent {
+                        path: format!("{options_prefix}include_indices"),
+                        problem: Problem::WrongKind {
+                            expected: "a boolean",
+                            found: kind_of(value),
+                        },
+                    },
+                ));
+                false
+            }
+        },
+    };
+    if let Some((_, error)) = errors.into_iter().min_by_key(|(offset, _)| *offset) {
+        return Err(error);
+    }
+    match items.value {
+        ItemsMember::Array(items) => Ok(Event {
+            form,
+            items,
+            threshold,
+            include_indices,
+        }),
+        // items_error reported it above.
+        ItemsMember::NotAnArray(_) => unreachable!("a non-array items member is an error"),
+    }
+}
+
+/// The items member's own error, if any, with its offset in the text.
+fn items_error(form: EventForm, items: &Member<ItemsMember>) -> Option<(usize, InvalidEvent)> {
+    let error = match &items.value {
+        ItemsMember::NotAnArray(found) => InvalidEvent {
+            path: form.items_path().into(),
+            problem: Problem::WrongKind {
+                expected: "an array",
+                found: *found,
+            },
+        },
+        ItemsMember::Array(parsed) => item_rejection(form, parsed.rejection?),
+    };
+    Some((items.offset, error))
+}
+
+fn kind_of(value: &RawValue) -> JsonKind {
+    JsonKind::of_first_byte(value.get().as_bytes()[0])
+}
+
+fn read_items(payload: &[u8], pos: usize, parts: usize) -> Result<(ItemsMember, usize), Malformed> {
+    if payload.get(pos) == Some(&b'[') {
+        let (parsed, end) = fanout::parse_items(payload, pos, parts)?;
+        Ok((ItemsMember::Array(parsed), end))
+    } else {
+        let (_, end) = json::parse_value::<IgnoredAny>(payload, pos)?;
+        Ok((
+            ItemsMember::NotAnArray(JsonKind::of_first_byte(payload[pos])),
+            end,
+        ))
+    }
+}
+
+fn read_raw<'a>(
+    payload: &'a [u8],
+    pos: usize,
+    slot: &mut Option<Member<&'a RawValue>>,
+) -> Result<usize, Malformed> {
+    let (value, end) = json::parse_value::<&RawValue>(payload, pos)?;
+    *slot = Some(Member { offset: pos, value });
+    Ok(end)
+}
+
+fn read_batch_input(payload: &[u8], pos: usize) -> Result<(BatchInput<'_>, usize), Malformed> {
+    if payload.get(pos) != Some(&b'{') {
+        let (_, end) = json::parse_value::<IgnoredAny>(payload, pos)?;
+        return Ok((
+            BatchInput::NotAnObject(JsonKind::of_first_byte(payload[pos])),
+            end,
+        ));
+    }
+    let mut options = Options::default();
+    let end = walk_object(payload, pos, &mut |name, pos| match name {
+        MemberName::Threshold => read_raw(payload, pos, &mut options.threshold),
+        MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices),
+        _ => Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1),
+    })?;
+    Ok((BatchInput::Object(options), end))
+}
+
+/// The member names the contract knows; any other is [`MemberName::Other`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MemberName {
+    Items,
+    BatchItems,
+    Threshold,
+    IncludeIndices,
+    BatchInput,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for MemberName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = MemberName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<MemberName, E> {
+                Ok(match name {
+                    "items" => MemberName::Items,
+                    "Items" => MemberName::BatchItems,
+                    "threshold" => MemberName::Threshold,
+                    "include_indices" => MemberName::IncludeIndices,
+                    "BatchInput" => MemberName::BatchInput,
+                    _ => MemberName::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// Walks the object whose `{` is at `open`, calling `on_member(name, value_offset)` for each
+/// member, which reads the value and returns the offset past it. Returns the offset past `}`.
+fn walk_object(
+    payload: &[u8],
+    open: usize,
+    on_member: &mut dyn FnMut(MemberName, usize) -> Result<usize, Malformed>,
+) -> Result<usize, Malformed> {
+    let expected = |pos: usize, what: &str| {
+        Malformed::new(
+            pos,
+            format!(
+                "expected {what}, found {}",
+                json::describe_byte(payload, pos)
+            ),
+        )
+    };
+    let mut pos = json::skip_whitespace(payload, open + 1);
+    if payload.get(pos) == Some(&b'}') {
+        return Ok(pos + 1);
+    }
+    loop {
+        if payload.get(pos) != Some(&b'"') {
+            return Err(expected(pos, "a member name"));
+        }
+        let (name, end) = json::parse_value::<MemberName>(payload, pos)?;
+        let colon = json::skip_whitespace(payload, end);
+        if payload.get(colon) != Some(&b':') {
+            return Err(expected(colon, "`:`"));
+        }
+        let value = json::skip_whitespace(payload, colon + 1);
+        if value >= payload.len() {
+            return Err(Malformed::new(value, "EOF while parsing a value"));
+        }
+        let end = on_member(name, value)?;
+        let after = json::skip_whitespace(payload, end);
+        match payload.get(after) {
+            Some(b',') => pos = json::skip_whitespace(payload, after + 1),
+            Some(b'}') => return Ok(after + 1),
+            _ => return Err(expected(after, "`,` or `}`")),
+        }
+    }
+}
+
+/// Checks UTF-8 everywhere except inside the items arrays, whose workers checked their bytes.
+fn check_utf8_outside(payload: &[u8], arrays: &[(usize, usize)]) -> Result<(), Malformed> {
+    let mut pos = 0;
+    // Arrays are recorded in the text's order and do not overlap.
+    for &(start, end) in arrays {
+        json::check_utf8(payload, pos, start)?;
+        pos = end;
+    }
+    json::check_utf8(payload, pos, payload.len())
+}

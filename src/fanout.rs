@@ -1,0 +1,373 @@
+//! The fan-out: the items array split at guessed item boundaries, each part parsed by its own
+//! rayon worker, every guess verified, and the parts reassembled in item order.
+//!
+//! Parsing is the work; the comparison after it costs almost nothing. So each worker parses
+//! its own share of the items' bytes. A worker cannot know where its share really begins
+//! without reading everything before it, so the split guesses: part `k` starts at the first
+//! `},{` after `k/parts` of the way through the array, and runs until it reaches an item that
+//! starts at or beyond the next part's guess. A guess can be wrong (the text `},{` can sit
+//! inside a string), so the parts are chained in order: part 0 starts at the `[` and is always
+//! right; part `k` is kept only when part `k-1` stopped exactly where part `k` began. Where the
+//! chain breaks, the parse carries on serially from where the last good part stopped until it
+//! meets a later guess again. The chain of checks proves the result equal to a serial parse.
+
+use rayon::prelude::*;
+
+use crate::item::{parse_item, ItemFault};
+use crate::json::{self, Malformed};
+use crate::number::Frequency;
+
+/// A rejected item, by index among all items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemRejection {
+    pub index: usize,
+    pub fault: ItemFault,
+}
+
+/// The items array, parsed.
+#[derive(Debug, Default)]
+pub struct ParsedItems {
+    /// Each part's frequencies, in item order; concatenated they are the items.
+    pub parts: Vec<Vec<Frequency>>,
+    /// The first rejected item, if any (later items were checked for syntax only).
+    pub rejection: Option<ItemRejection>,
+}
+
+impl ParsedItems {
+    /// The number of items parsed (all of them when nothing was rejected).
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every frequency in item order.
+    pub fn iter(&self) -> impl Iterator<Item = &Frequency> {
+        self.parts.iter().flatten()
+    }
+}
+
+/// How one run of item parsing ended.
+#[derive(Debug)]
+enum RunEnd {
+    /// Stopped at the start of an item at or beyond the run's limit: that item's offset.
+    Reached(usize),
+    /// Parsed the array's closing `]`: the offset just past it.
+    ArrayEnd(usize),
+    /// An item was rejected: its index within the run and its offset.
+    Rejected {
+        index: usize,
+        offset: usize,
+        fault: ItemFault,
+    },
+    /// The bytes are not JSON.
+    Malformed(Malformed),
+}
+
+#[derive(Debug)]
+struct Run {
+    frequencies: Vec<Frequency>,
+    end: RunEnd,
+}
+
+/// Parses the items array whose `[` is at `open`, split into at most `parts` parts run in
+/// parallel on the current rayon pool (serially when `parts` is 1). Returns the items and the
+/// offset just past the `]`.
+pub fn parse_items(
+    payload: &[u8],
+    open: usize,
+    parts: usize,
+) -> Result<(ParsedItems, usize), Malformed> {
+    debug_assert_eq!(payload.get(open), Some(&b'['));
+    let first = skip_opening(payload, open)?;
+    let first = match first {
+        Opening::Empty(end) => return Ok((ParsedItems::default(), end)),
+        Opening::FirstItem(pos) => pos,
+    };
+
+    let starts = guess_starts(payload, first, parts);
+    let mut runs: Vec<Option<Run>> = if starts.len() == 1 {
+        vec![Some(run(payload, first, usize::MAX))]
+    } else {
+        starts
+            .par_iter()
+            .enumerate()
+            .map(|(k, &start)| {
+                let limit = starts.get(k + 1).copied().unwrap_or(usize::MAX);
+                Some(run(payload, start, limit))
+            })
+            .collect()
+    };
+
+    // Chain the runs: `current` is a run whose start is proven right.
+    let mut parsed = ParsedItems::default();
+    let mut next_guess = 1;
+    // Part 0 starts at the first item, which is proven by construction.
+    let mut current = runs[0].take().expect("part 0 was run");
+    loop {
+        let base = parsed.len();
+        let Run { frequencies, end } = current;
+        parsed.parts.push(frequencies);
+        let reached = match end {
+            RunEnd::ArrayEnd(end) => return Ok((parsed, end)),
+            RunEnd::Malformed(malformed) => return Err(malformed),
+            RunEnd::Rejected {
+                index,
+                offset,
+                fault,
+            } => {
+                parsed.rejection = Some(ItemRejection {
+                    index: base + index,
+                    fault,
+                });
+                // Syntax errors anywhere in the event outrank a rejected item, so the rest of
+                // the array is still read, for syntax only.
+                let end = skip_rest_of_array(payload, offset)?;
+                return Ok((parsed, end));
+            }
+            RunEnd::Reached(pos) => pos,
+        };
+        // Guesses before `reached` were inside items already parsed: their runs are wrong.
+        while next_guess < starts.len() && starts[next_guess] < reached {
+            next_guess += 1;
+        }
+        current = if next_guess < starts.len() && starts[next_guess] == reached {
+            next_guess += 1;
+            runs[next_guess - 1]
+                .take()
+                .expect("each part is chained once")
+        } else {
+            // The chain broke: go on serially until the next guess.
+            let limit = starts.get(next_guess).copied().unwrap_or(usize::MAX);
+            run(payload, reached, limit)
+        };
+    }
+}
+
+enum Opening {
+    Empty(usize),
+    FirstItem(usize),
+}
+
+fn skip_opening(payload: &[u8], open: usize) -> Result<Opening, Malformed> {
+    let pos = json::skip_whitespace(payload, open + 1);
+    match payload.get(pos) {
+        Some(b']') => Ok(Opening::Empty(pos + 1)),
+        Some(_) => Ok(Opening::FirstItem(pos)),
+        None => Err(Malformed::new(pos, "EOF while parsing a list")),
+    }
+}
+
+/// Offsets where parts begin: the first item, then one guessed item start per further part.
+/// A guess is the first `{` after `k/parts` of the remaining bytes that follows `}` and `,`
+/// (whitespace allowed between them). Strictly increasing.
+fn guess_starts(payload: &[u8], first: usize, parts: usize) -> Vec<usize> {
+    let mut starts = vec![first];
+    if parts <= 1 {
+        return starts;
+    }
+    let span = payload.len() - first;
+    for k in 1..parts {
+        let from = first + span * k / parts;
+        let last = *starts.last().expect("starts begins with the first item");
+        match next_item_start(payload, from.max(last + 1)) {
+            Some(start) if start > last => starts.push(start),
+            _ => {}
+        }
+    }
+    starts
+}
+
+/// The first `{` at or after `from` whose preceding non-whitespace bytes are `}` then `,`.
+/// Searches a bounded window: beyond it, the part is dropped and its neighbour takes its share.
+fn next_item_start(payload: &[u8], from: usize) -> Option<usize> {
+    const WINDOW: usize = 64 * 1024;
+    let end = payload.len().min(from.saturating_add(WINDOW));
+    let mut pos = from;
+    while pos < end {
+        if payload[pos] == b'{' {
+            let before_comma = last_non_whitespace(payload, pos);
+            if let Some(comma) = before_comma.filter(|&i| payload[i] == b',') {
+                if last_non_whitespace(payload, comma).is_some_and(|i| payload[i] == b'}') {
+                    return Some(pos);
+                }
+            }
+        }
+        pos += 1;
+    }
+    None
+}
+
+fn last_non_whitespace(payload: &[u8], before: usize) -> Option<usize> {
+    payload[..before]
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+}
+
+/// Parses items from `start` (an item's first byte) until the array ends or the next item
+/// starts at or beyond `limit`, then checks that the bytes it covered are UTF-8.
+fn run(payload: &[u8], start: usize, limit: usize) -> Run {
+    let mut frequencies = Vec::new();
+    let end = parse_run(payload, start, limit, &mut frequencies);
+    let covered = match &end {
+        RunEnd::Reached(pos) | RunEnd::ArrayEnd(pos) => *pos,
+        RunEnd::Rejected { offset, .. } => *offset,
+        RunEnd::Malformed(malformed) => malformed.offset,
+    };
+    // An invalid byte before the run's end is the first error; after it, another run's.
+    let end = match json::check_utf8(payload, start, covered.min(payload.len())) {
+        Ok(()) => end,
+        Err(invalid) => RunEnd::Malformed(invalid),
+    };
+    Run { frequencies, end }
+}
+
+fn parse_run(
+    payload: &[u8],
+    start: usize,
+    limit: usize,
+    frequencies: &mut Vec<Frequency>,
+) -> RunEnd {
+    let mut pos = start;
+    loop {
+        if pos >= limit {
+            return RunEnd::Reached(pos);
+        }
+        let end = match parse_item(payload, pos) {
+            Ok((Ok(frequency), end)) => {
+                frequencies.push(frequency);
+                end
+            }
+            Ok((Err(fault), _)) => {
+                return RunEnd::Rejected {
+                    index: frequencies.len(),
+                    offset: pos,
+                    fault,
+                }
+            }
+            Err(malformed) => return RunEnd::Malformed(malformed),
+        };
+        let after = json::skip_whitespace(payload, end);
+        match payload.get(after) {
+            Some(b',') => pos = json::skip_whitespace(payload, after + 1),
+            Some(b']') => return RunEnd::ArrayEnd(after + 1),
+            _ => {
+                return RunEnd::Malformed(Malformed::new(
+                    after,
+                    format!(
+                        "expected `,` or `]`, found {}",
+                        json::describe_byte(payload, after)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// From the start of an item, skips values until the array's `]`, checking syntax and UTF-8.
+fn skip_rest_of_array(payload: &[u8], mut pos: usize) -> Result<usize, Malformed> {
+    let start = pos;
+    loop {
+        let (_, end) = json::parse_value::<serde::de::IgnoredAny>(payload, pos)?;
+        let after = json::skip_whitespace(payload, end);
+        match payload.get(after) {
+            Some(b',') => pos = after + 1,
+            Some(b']') => {
+                json::check_utf8(payload, start, after)?;
+                return Ok(after + 1);
+            }
+            _ => {
+                return Err(Malformed::new(
+                    after,
+                    format!(
+                        "expected `,` or `]`, found {}",
+                        json::describe_byte(payload, after)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(
+        text: &str,
+        parts: usize,
+    ) -> Result<(Vec<Frequency>, Option<ItemRejection>, usize), Malformed> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(parts)
+            .build()
+            .unwrap();
+        pool.install(|| parse_items(text.as_bytes(), 0, parts))
+            .map(|(items, end)| (items.iter().copied().collect(), items.rejection, end))
+    }
+
+    #[test]
+    fn every_split_gives_the_serial_result() {
+        // Strings full of `},{` tempt the guesses into the middle of items.
+        let mut text = String::from("[");
+        for i in 0..200 {
+            if i > 0 {
+                text.push_str(if i % 3 == 0 { ",\n " } else { "," });
+            }
+            text.push_str(&format!(
+                r#"{{"id":{i},"name":"x}},{{\"frequency\":1}},{{y","nested":{{"frequency":{}}},"frequency":{}}}"#,
+                i * 7,
+                i % 17
+            ));
+        }
+        text.push_str(" ]");
+        let serial = parse(&text, 1).unwrap();
+        assert_eq!(serial.0.len(), 200);
+        assert_eq!(serial.2, text.len());
+        for parts in 2..=8 {
+            assert_eq!(parse(&text, parts).unwrap(), serial, "parts = {parts}");
+        }
+    }
+
+    #[test]
+    fn empty_arrays_and_whitespace() {
+        assert_eq!(parse("[ \n ]", 4).unwrap(), (vec![], None, 5));
+        assert_eq!(parse("[]", 1).unwrap(), (vec![], None, 2));
+    }
+
+    #[test]
+    fn the_first_rejected_item_wins_at_every_width() {
+        let mut text = String::from("[");
+        for i in 0..100 {
+            if i > 0 {
+                text.push(',');
+            }
+            if i == 61 || i == 90 {
+                text.push_str(r#"{"frequency":"high"}"#);
+            } else {
+                text.push_str(&format!(r#"{{"frequency":{i}}}"#));
+            }
+        }
+        text.push(']');
+        for parts in 1..=8 {
+            let (_, rejection, end) = parse(&text, parts).unwrap();
+            assert_eq!(end, text.len());
+            assert_eq!(
+                rejection,
+                Some(ItemRejection {
+                    index: 61,
+                    fault: ItemFault::FrequencyNotANumber(crate::error::JsonKind::String)
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_after_a_rejected_item_still_count() {
+        let text = r#"[{"frequency":"x"},{"frequency":1},{"frequency":}]"#;
+        for parts in 1..=4 {
+            assert!(parse(text, parts).is_err());
+        }
+    }
+}

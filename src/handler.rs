@@ -1,0 +1,174 @@
+//! The function itself, from payload bytes to response, independent of where the bytes came
+//! from (the Lambda Runtime API in [`crate::lambda`], a file in [`crate::local`]).
+//!
+//! bytes in → [`crate::event::recognise`] (the form and options; the items array handed to
+//! [`crate::fanout`], which splits it, parses and checks each part on the pool, and reassembles
+//! the parts by index) → [`count`] against the threshold → [`Response`] out.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::config::Config;
+use crate::error::{FunctionError, InvalidEvent};
+use crate::event::{self, EventForm};
+use crate::fanout::ParsedItems;
+use crate::number::Threshold;
+
+/// Payloads smaller than this are processed on the calling thread: handing them to the pool
+/// and waiting for the answer costs more than parsing them. Measured with
+/// `cargo bench --bench process -- crossover` (see BENCHMARKS.md).
+pub const INLINE_BELOW_BYTES: usize = 16 * 1024;
+
+/// The answer to a valid event.
+#[derive(Clone, Debug, Serialize)]
+pub struct Response {
+    pub high_frequency_count: usize,
+    pub total_items: usize,
+    /// The threshold's literal, exactly as given: no digit of a big integer is rounded away.
+    pub threshold: Box<RawValue>,
+    /// The pool's width.
+    pub workers: usize,
+    /// Ascending 0-based indices of the high-frequency items, when the event asked for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub high_frequency_indices: Option<Vec<usize>>,
+    /// Which form the event was, for the logs.
+    #[serde(skip)]
+    pub form: Option<EventForm>,
+}
+
+/// Processes one payload with its items split into `parts` parts on the current rayon pool
+/// (serially for 1). The response does not depend on `parts`.
+pub fn evaluate(
+    payload: &[u8],
+    parts: usize,
+    default_threshold: &Threshold,
+    workers: usize,
+) -> Result<Response, InvalidEvent> {
+    let event = event::recognise(payload, parts)?;
+    let threshold = event.threshold.as_ref().unwrap_or(default_threshold);
+    let (high_frequency_count, indices) =
+        count(&event.items, threshold, payload, event.include_indices);
+    Ok(Response {
+        high_frequency_count,
+        total_items: event.items.len(),
+        threshold: RawValue::from_string(threshold.literal().to_string())
+            .expect("a threshold literal is one JSON number"),
+        workers,
+        high_frequency_indices: indices,
+        form: Some(event.form),
+    })
+}
+
+/// Counts the items above `threshold`, and lists their indices when asked.
+fn count(
+    items: &ParsedItems,
+    threshold: &Threshold,
+    payload: &[u8],
+    include_indices: bool,
+) -> (usize, Option<Vec<usize>>) {
+    if include_indices {
+        let indices: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, frequency)| threshold.is_exceeded_by(frequency, payload))
+            .map(|(index, _)| index)
+            .collect();
+        (indices.len(), Some(indices))
+    } else {
+        let count = items
+            .iter()
+            .filter(|frequency| threshold.is_exceeded_by(frequency, payload))
+            .count();
+        (count, None)
+    }
+}
+
+/// The function: its configuration and the rayon pool built once at init and reused by every
+/// invocation.
+pub struct FrequencyFanout {
+    config: Config,
+    pool: rayon::ThreadPool,
+}
+
+impl FrequencyFanout {
+    /// Builds the pool. Its threads start now, at init, not in the first invocation.
+    pub fn new(config: Config) -> Result<FrequencyFanout, rayon::ThreadPoolBuildError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.workers)
+            .thread_name(|i| format!("fanout-{i}"))
+            .build()?;
+        Ok(FrequencyFanout { config, pool })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The pool's width.
+    pub fn workers(&self) -> usize {
+        self.config.workers
+    }
+
+    /// Processes a payload, blocking the calling thread (local mode).
+    pub fn process_blocking(&self, payload: &[u8]) -> Result<Response, FunctionError> {
+        if payload.len() < INLINE_BELOW_BYTES {
+            return self.evaluate_caught(payload, 1);
+        }
+        self.pool
+            .install(|| self.evaluate_caught(payload, self.workers()))
+    }
+
+    /// Processes a payload on the pool and awaits the answer, leaving the async runtime's
+    /// thread free (Lambda mode).
+    pub async fn process(&self, payload: Bytes) -> Result<Response, FunctionError> {
+        if payload.len() < INLINE_BELOW_BYTES {
+            return self.evaluate_caught(&payload, 1);
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let threshold = self.config.default_threshold.clone();
+        let workers = self.workers();
+        self.pool.spawn(move || {
+            let result = catch_panic(|| evaluate(&payload, workers, &threshold, workers));
+            // The receiver is gone only if the invocation was dropped; nobody is left to tell.
+            let _ = sender.send(result);
+        });
+        match receiver.await {
+            Ok(result) => result,
+            Err(_) => Err(FunctionError::WorkerPanic(
+                "the pool dropped the work without an answer".into(),
+            )),
+        }
+    }
+
+    fn evaluate_caught(&self, payload: &[u8], parts: usize) -> Result<Response, FunctionError> {
+        catch_panic(|| {
+            evaluate(
+                payload,
+                parts,
+                &self.config.default_threshold,
+                self.workers(),
+            )
+        })
+    }
+}
+
+/// Runs `work`, turning a panic into this invocation's error so the process keeps serving.
+/// Nothing is shared between invocations but the pool, which survives a panicking job.
+fn catch_panic(
+    work: impl FnOnce() -> Result<Response, InvalidEvent>,
+) -> Result<Response, FunctionError> {
+    match panic::catch_unwind(AssertUnwindSafe(work)) {
+        Ok(result) => result.map_err(FunctionError::from),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(FunctionError::WorkerPanic(message))
+        }
+    }
+}

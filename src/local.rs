@@ -1,0 +1,111 @@
+//! Local mode: one event from a file or standard input, the answer on standard output.
+//!
+//! Used when `AWS_LAMBDA_RUNTIME_API` is not set, so the binary runs on its own from the
+//! command line. The response JSON is printed and the process exits 0; a rejected event
+//! prints the same error object Lambda would return and exits 1; logs go to stderr.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::handler::FrequencyFanout;
+
+/// Usage text for `--help` and for bad arguments.
+pub const USAGE: &str = "usage: frequency-fanout [FILE | -]\n\
+    Reads one event from FILE, or from standard input for `-` or no argument, and prints the\n\
+    response. With AWS_LAMBDA_RUNTIME_API set, serves Lambda invocations instead.";
+
+/// Where the event comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(String),
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Run(Source),
+    Help,
+}
+
+/// Reads the arguments after the program name.
+pub fn parse_args(args: &[String]) -> Result<Command, String> {
+    match args {
+        [] => Ok(Command::Run(Source::Stdin)),
+        [flag] if flag == "-h" || flag == "--help" => Ok(Command::Help),
+        [dash] if dash == "-" => Ok(Command::Run(Source::Stdin)),
+        [flag] if flag.starts_with('-') => Err(format!("unknown option {flag}")),
+        [path] => Ok(Command::Run(Source::File(path.clone()))),
+        _ => Err("expected at most one argument".into()),
+    }
+}
+
+/// Runs local mode and returns the process's exit code: 0 answered, 1 rejected, 2 unusable
+/// input (unreadable file, bad arguments).
+pub fn run(function: &FrequencyFanout, source: &Source) -> ExitCode {
+    let payload = match read(source) {
+        Ok(payload) => payload,
+        Err(error) => {
+            let name = match source {
+                Source::Stdin => "standard input".to_string(),
+                Source::File(path) => path.clone(),
+            };
+            eprintln!("frequency-fanout: cannot read {name}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let result = function.process_blocking(&payload);
+    crate::logging::invocation("local", payload.len(), &result, started.elapsed());
+    let (json, code) = match &result {
+        Ok(response) => (serde_json::to_string(response), ExitCode::SUCCESS),
+        Err(error) => (
+            serde_json::to_string(&error.to_error_object()),
+            ExitCode::from(1),
+        ),
+    };
+    // Serializing these plain structs cannot fail: no maps with non-string keys, no I/O.
+    let json = json.expect("responses serialize");
+    let mut stdout = io::stdout().lock();
+    if writeln!(stdout, "{json}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::from(2);
+    }
+    code
+}
+
+fn read(source: &Source) -> io::Result<Vec<u8>> {
+    match source {
+        Source::File(path) => std::fs::read(path),
+        Source::Stdin => {
+            let mut payload = Vec::new();
+            io::stdin().lock().read_to_end(&mut payload)?;
+            Ok(payload)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse_args(&args(&[])), Ok(Command::Run(Source::Stdin)));
+        assert_eq!(parse_args(&args(&["-"])), Ok(Command::Run(Source::Stdin)));
+        assert_eq!(
+            parse_args(&args(&["events/basic.json"])),
+            Ok(Command::Run(Source::File("events/basic.json".into())))
+        );
+        assert_eq!(parse_args(&args(&["--help"])), Ok(Command::Help));
+        assert!(parse_args(&args(&["a", "b"])).is_err());
+        assert!(parse_args(&args(&["--bogus"])).is_err());
+    }
+}

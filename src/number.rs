@@ -1,0 +1,468 @@
+//! Exact comparison of JSON number literals, as Python compares the values `json.loads` gives.
+//!
+//! An integer literal (no fraction, no exponent) is an exact integer of any size; any other
+//! literal is the nearest IEEE-754 double, with literals beyond the double range becoming
+//! plus or minus infinity. Integers and doubles compare exactly, with no rounding, so
+//! `9007199254740993 > 9007199254740992.0` holds and `1e1 > 10` does not.
+//!
+//! The threshold is prepared once per invocation ([`Threshold`]) into two cut points, one for
+//! integer items and one for double items, so that the per-item test is a single comparison
+//! for every item whose integer fits in an `i64`. Integers beyond `i64` keep their digits in
+//! the payload and are compared digit by digit.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// One item's `frequency`, parsed by the worker that parsed the item.
+///
+/// Sixteen bytes, so that a million items cost 16 MB while they wait for the threshold:
+/// the threshold may come after the items in the event, and is only known when the whole
+/// event has been read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Frequency {
+    /// An integer literal that fits in an `i64`.
+    Int(i64),
+    /// A literal with a fraction or an exponent, rounded to the nearest double.
+    Float(f64),
+    /// An integer literal beyond `i64`: its text is `payload[start..start + len]`.
+    /// (`u32` offsets: a Lambda payload is at most 6 MB, a local event far below 4 GiB.)
+    Big { start: u32, len: u32 },
+}
+
+impl Frequency {
+    /// Parses the text of a JSON number literal that serde_json has already checked against
+    /// the JSON grammar. `offset` is where the literal starts in the payload.
+    pub fn from_literal(literal: &str, offset: usize) -> Frequency {
+        if is_integer_literal(literal) {
+            match literal.parse::<i64>() {
+                Ok(value) => Frequency::Int(value),
+                Err(_) => Frequency::Big {
+                    // Payload offsets fit in u32: see the variant's comment.
+                    start: offset as u32,
+                    len: literal.len() as u32,
+                },
+            }
+        } else {
+            Frequency::Float(parse_double(literal))
+        }
+    }
+}
+
+/// True when the literal has neither a fraction nor an exponent.
+fn is_integer_literal(literal: &str) -> bool {
+    !literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+}
+
+/// The nearest double to a JSON literal; beyond the range, infinity of the literal's sign.
+/// Rust's parser rounds correctly for any number of digits, as Python's does.
+fn parse_double(literal: &str) -> f64 {
+    // The literal passed serde_json's grammar check, which accepts nothing Rust's f64 parser
+    // rejects, so the fallback is unreachable; NaN would only make every comparison false.
+    literal.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// An integer of any size, as sign and decimal digits without leading zeros.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BigInteger {
+    negative: bool,
+    digits: String,
+}
+
+impl BigInteger {
+    /// From an integer literal; `-0` and leading zeros cannot reach here beyond `i64`.
+    fn from_literal(literal: &str) -> BigInteger {
+        let (negative, digits) = match literal.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, literal),
+        };
+        let digits = digits.trim_start_matches('0');
+        BigInteger {
+            negative: negative && !digits.is_empty(),
+            digits: if digits.is_empty() {
+                "0".into()
+            } else {
+                digits.into()
+            },
+        }
+    }
+
+    /// The exact value of an integral double (Rust prints `{:.0}` with every digit exact).
+    fn from_integral_double(value: f64) -> BigInteger {
+        debug_assert!(value.is_finite() && value.fract() == 0.0);
+        BigInteger::from_literal(&format!("{value:.0}"))
+    }
+
+    fn cmp_literal(&self, literal: &str) -> Ordering {
+        // `literal` compared to `self`, reversed at the end.
+        let other = BigInteger::from_literal(literal);
+        other.cmp(self)
+    }
+}
+
+impl Ord for BigInteger {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.negative, other.negative) {
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (negative, _) => {
+                let magnitude = self
+                    .digits
+                    .len()
+                    .cmp(&other.digits.len())
+                    .then_with(|| self.digits.cmp(&other.digits));
+                if negative {
+                    magnitude.reverse()
+                } else {
+                    magnitude
+                }
+            }
+        }
+    }
+}
+
+impl PartialOrd for BigInteger {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The largest integer that an integer item must exceed: `floor(threshold)`.
+///
+/// For an integer `n` and any real `t`, `n > t` exactly when `n > floor(t)`.
+#[derive(Clone, Debug, PartialEq)]
+enum IntegerCut {
+    /// Every integer exceeds it (the threshold is negative infinity).
+    BelowAll,
+    /// No integer exceeds it (the threshold is positive infinity).
+    AboveAll,
+    Small(i64),
+    Big(BigInteger),
+}
+
+/// The double a double item must exceed, or reach when `inclusive`.
+///
+/// For an integer threshold `N` with nearest double `d`: when `d < N` or `d == N`, a double
+/// `x` exceeds `N` exactly when `x > d`; when `d > N`, exactly when `x >= d`, because no double
+/// lies strictly between `N` and `d`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct DoubleCut {
+    value: f64,
+    inclusive: bool,
+}
+
+/// A threshold, prepared for exact comparison against every item of one invocation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    /// The literal as written, echoed in the response so no digit is lost.
+    literal: Box<str>,
+    integer_cut: IntegerCut,
+    double_cut: DoubleCut,
+}
+
+impl Threshold {
+    /// Prepares a threshold from a JSON number literal.
+    ///
+    /// Returns `None` when `literal` is not exactly one JSON number.
+    pub fn parse(literal: &str) -> Option<Threshold> {
+        if !is_json_number(literal) {
+            return None;
+        }
+        let (integer_cut, double_cut) = if is_integer_literal(literal) {
+            match literal.parse::<i64>() {
+                Ok(value) => (IntegerCut::Small(value), double_cut_for_i64(value)),
+                Err(_) => {
+                    let big = BigInteger::from_literal(literal);
+                    let cut = double_cut_for_big(&big, parse_double(literal));
+                    (IntegerCut::Big(big), cut)
+                }
+            }
+        } else {
+            let value = parse_double(literal);
+            (
+                integer_cut_for_double(value),
+                DoubleCut {
+                    value,
+                    inclusive: false,
+                },
+            )
+        };
+        Some(Threshold {
+            literal: literal.into(),
+            integer_cut,
+            double_cut,
+        })
+    }
+
+    /// The literal as written in the event or the environment.
+    pub fn literal(&self) -> &str {
+        &self.literal
+    }
+
+    /// Whether `frequency > threshold`, exactly. `payload` holds the digits of big integers.
+    #[inline]
+    pub fn is_exceeded_by(&self, frequency: &Frequency, payload: &[u8]) -> bool {
+        match *frequency {
+            Frequency::Int(value) => match &self.integer_cut {
+                IntegerCut::Small(cut) => value > *cut,
+                IntegerCut::BelowAll => true,
+                IntegerCut::AboveAll => false,
+                // A big cut lies outside the i64 range.
+                IntegerCut::Big(cut) => cut.negative,
+            },
+            Frequency::Float(value) => {
+                let cut = self.double_cut;
+                value > cut.value || (cut.inclusive && value == cut.value)
+            }
+            Frequency::Big { start, len } => {
+                let (start, len) = (start as usize, len as usize);
+                // The span was taken from this payload by the item parser, and the literal is
+                // ASCII digits and a sign; a mismatch would be a bug, answered as "not above".
+                let Some(literal) = payload
+                    .get(start..start + len)
+                    .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                else {
+                    debug_assert!(false, "big integer span outside the payload");
+                    return false;
+                };
+                match &self.integer_cut {
+                    IntegerCut::BelowAll => true,
+                    IntegerCut::AboveAll => false,
+                    // A big literal lies outside the i64 range: its sign decides.
+                    IntegerCut::Small(_) => !literal.starts_with('-'),
+                    IntegerCut::Big(cut) => cut.cmp_literal(literal) == Ordering::Greater,
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.literal)
+    }
+}
+
+fn integer_cut_for_double(value: f64) -> IntegerCut {
+    if value.is_nan() {
+        // Unreachable for JSON literals; NaN is exceeded by nothing, as in Python.
+        return IntegerCut::AboveAll;
+    }
+    if value == f64::INFINITY {
+        return IntegerCut::AboveAll;
+    }
+    if value == f64::NEG_INFINITY {
+        return IntegerCut::BelowAll;
+    }
+    let floor = value.floor();
+    // 2^63 is exact as a double; the i64 range is [-2^63, 2^63).
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    if (-TWO_POW_63..TWO_POW_63).contains(&floor) {
+        IntegerCut::Small(floor as i64)
+    } else {
+        IntegerCut::Big(BigInteger::from_integral_double(floor))
+    }
+}
+
+fn double_cut_for_i64(value: i64) -> DoubleCut {
+    let nearest = value as f64;
+    // Every i64 and its nearest double fit in i128, where the comparison is exact.
+    DoubleCut {
+        value: nearest,
+        inclusive: (nearest as i128) > i128::from(value),
+    }
+}
+
+fn double_cut_for_big(value: &BigInteger, nearest: f64) -> DoubleCut {
+    let inclusive = if nearest.is_infinite() {
+        // Beyond the double range: +inf lies above a positive N, -inf below a negative one.
+        nearest > 0.0
+    } else {
+        BigInteger::from_integral_double(nearest) > *value
+    };
+    DoubleCut {
+        value: nearest,
+        inclusive,
+    }
+}
+
+/// Whether `text` is exactly one JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+pub fn is_json_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < bytes.len() && bytes[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > start
+    };
+    if bytes.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match bytes.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `frequency > threshold`, both given as JSON literals.
+    fn exceeds(frequency: &str, threshold: &str) -> bool {
+        let threshold = Threshold::parse(threshold).expect("test threshold is a JSON number");
+        let payload = frequency.as_bytes();
+        let parsed = Frequency::from_literal(frequency, 0);
+        threshold.is_exceeded_by(&parsed, payload)
+    }
+
+    #[test]
+    fn integers_compare_exactly_at_any_size() {
+        assert!(exceeds("11", "10"));
+        assert!(!exceeds("10", "10"));
+        assert!(!exceeds("9", "10"));
+        assert!(exceeds("9223372036854775808", "9223372036854775807"));
+        assert!(!exceeds("9223372036854775807", "9223372036854775808"));
+        assert!(exceeds(
+            "123456789012345678901234567890123456789012345678901",
+            "123456789012345678901234567890123456789012345678900"
+        ));
+        assert!(!exceeds(
+            "-123456789012345678901234567890123456789012345678901",
+            "-123456789012345678901234567890123456789012345678900"
+        ));
+        assert!(exceeds("-99999999999999999999", "-100000000000000000000"));
+        assert!(exceeds("1", "-99999999999999999999"));
+        assert!(!exceeds("-1", "99999999999999999999"));
+        assert!(exceeds("99999999999999999999", "5"));
+        assert!(!exceeds("-99999999999999999999", "5"));
+    }
+
+    #[test]
+    fn integer_against_double_at_two_to_the_53() {
+        assert!(exceeds("9007199254740993", "9007199254740992.0"));
+        assert!(!exceeds("9007199254740992", "9007199254740992.0"));
+        // 9007199254740993.0 rounds to ...992.0 as a double, so the integer exceeds it.
+        assert!(exceeds("9007199254740993", "9007199254740993.0"));
+        // A double item against an integer threshold it cannot represent.
+        assert!(!exceeds("9007199254740992.0", "9007199254740993"));
+        assert!(exceeds("9007199254740994.0", "9007199254740993"));
+    }
+
+    #[test]
+    fn integer_against_double_at_two_to_the_64() {
+        // 2^64 = 18446744073709551616 exactly representable as a double.
+        assert!(exceeds("18446744073709551617", "1.8446744073709551616e19"));
+        assert!(!exceeds("18446744073709551616", "1.8446744073709551616e19"));
+        assert!(!exceeds("18446744073709551615", "18446744073709551616.0"));
+        assert!(exceeds("1.8446744073709551616e19", "18446744073709551615"));
+        assert!(!exceeds("1.8446744073709551616e19", "18446744073709551616"));
+        assert!(!exceeds("1.8446744073709551616e19", "18446744073709551617"));
+        // 2^63 against i64::MAX, across the i64 boundary both ways.
+        assert!(exceeds("9223372036854775808.0", "9223372036854775807"));
+        assert!(!exceeds("9223372036854775807", "9223372036854775808.0"));
+        // -9223372036854775809.0 rounds to -2^63 as a double.
+        assert!(!exceeds("-9223372036854775808", "-9223372036854775809.0"));
+        assert!(exceeds("-9223372036854775807", "-9223372036854775809.0"));
+    }
+
+    #[test]
+    fn exponents_and_fractions_are_doubles() {
+        assert!(!exceeds("1e1", "10"));
+        assert!(exceeds("1.1e1", "10"));
+        assert!(!exceeds("10", "1e1"));
+        assert!(exceeds("11", "1E1"));
+        assert!(exceeds("10.5", "10"));
+        assert!(!exceeds("10.0", "10"));
+        assert!(exceeds("10", "9.999999999999999"));
+        assert!(!exceeds("0.1", "0.1"));
+        assert!(exceeds("0.30000000000000004", "0.3"));
+        assert!(!exceeds("1E+2", "100"));
+        assert!(exceeds("1E+2", "99"));
+        assert!(exceeds("10", "1e-400"));
+    }
+
+    #[test]
+    fn negative_zero_equals_zero() {
+        assert!(!exceeds("-0", "0"));
+        assert!(!exceeds("0", "-0"));
+        assert!(!exceeds("-0.0", "0"));
+        assert!(!exceeds("0", "-0.0"));
+        assert!(!exceeds("0.0", "-0.0"));
+        assert!(exceeds("1", "-0.0"));
+        assert!(exceeds("0", "-0.5"));
+        assert!(!exceeds("-1", "-0.5"));
+    }
+
+    #[test]
+    fn literals_beyond_the_double_range_are_infinite() {
+        assert!(exceeds("1e400", "10"));
+        assert!(exceeds("1e400", "99999999999999999999999999999999999999"));
+        assert!(!exceeds("1e400", "1e400"));
+        assert!(!exceeds("-1e400", "-10"));
+        assert!(exceeds("5", "-1e400"));
+        assert!(exceeds("-99999999999999999999999", "-1e400"));
+        assert!(!exceeds("99999999999999999999999", "1e400"));
+        // An integer beyond the double range exceeds every finite double.
+        let huge = format!("1{}", "0".repeat(400));
+        assert!(exceeds(&huge, "1.7976931348623157e308"));
+        assert!(!exceeds("1.7976931348623157e308", &huge));
+        assert!(exceeds("1e400", &huge));
+        assert!(exceeds(&format!("-{huge}"), "-1e400"));
+        assert!(!exceeds("-1e400", &format!("-{huge}")));
+    }
+
+    #[test]
+    fn ten_thousand_digit_integers() {
+        let big = format!("9{}", "9".repeat(9_999));
+        let smaller = format!("9{}8", "9".repeat(9_998));
+        assert!(exceeds(&big, &smaller));
+        assert!(!exceeds(&smaller, &big));
+        assert!(exceeds(&big, "1e308"));
+        assert!(!exceeds(&big, "1e400"));
+    }
+
+    #[test]
+    fn exact_decimal_of_large_doubles() {
+        assert_eq!(
+            BigInteger::from_integral_double(2f64.powi(100)).digits,
+            "1267650600228229401496703205376"
+        );
+        assert_eq!(
+            BigInteger::from_integral_double(1e23).digits,
+            "99999999999999991611392"
+        );
+    }
+
+    #[test]
+    fn json_number_grammar() {
+        for good in ["0", "-0", "12", "1.5", "1e5", "1E+5", "-1.5e-5", "0.0"] {
+            assert!(is_json_number(good), "{good}");
+        }
+        for bad in [
+            "", "-", "01", "1.", ".5", "1e", "+1", "ten", "1 ", " 1", "NaN", "inf", "0x10",
+        ] {
+            assert!(!is_json_number(bad), "{bad}");
+        }
+    }
+}
