@@ -58,7 +58,10 @@ pub enum Problem {
         found: JsonKind,
     },
     /// A required member is absent.
-    Missing { expected: &'static str },
+    Missing {
+        expected: &'static str,
+        member: &'static str,
+    },
     /// A member that may appear once appears again.
     Duplicate { member: &'static str },
     /// The event has no list of items under any name the function knows.
@@ -76,8 +79,8 @@ impl fmt::Display for Problem {
             Problem::WrongKind { expected, found } => {
                 write!(f, "expected {expected}, found {found}")
             }
-            Problem::Missing { expected } => {
-                write!(f, "expected {expected}, found no such member")
+            Problem::Missing { expected, member } => {
+                write!(f, "expected {expected}, found no \"{member}\" member")
             }
             Problem::Duplicate { member } => {
                 write!(f, "expected one \"{member}\" member, found a second one")

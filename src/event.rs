@@ -67,8 +67,8 @@ pub fn recognise(payload: &[u8], parts: usize) -> Result<Event, InvalidEvent> {
     match payload.get(start) {
         Some(b'{') => recognise_object(payload, start, parts),
         Some(b'[') => {
-            let (items, end) = fanout::parse_items(payload, start, parts)
-                .map_err(|m| malformed("", m, payload))?;
+            let (items, end) = fanout::parse_items(payload, start, parts, "")
+                .map_err(|m| malformed("$", m, payload))?;
             expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
             if let Some(rejection) = items.rejection {
                 return Err(item_rejection(EventForm::BareArray, rejection));
@@ -97,13 +97,11 @@ pub fn recognise(payload: &[u8], parts: usize) -> Result<Event, InvalidEvent> {
     }
 }
 
-fn malformed(path: &str, malformed: Malformed, payload: &[u8]) -> InvalidEvent {
+/// A syntax error, at the deepest path known (`fallback` when none is).
+fn malformed(fallback: &str, mut malformed: Malformed, payload: &[u8]) -> InvalidEvent {
+    let path = malformed.path.take().unwrap_or_else(|| fallback.into());
     InvalidEvent {
-        path: if path.is_empty() {
-            "$".into()
-        } else {
-            path.into()
-        },
+        path,
         problem: malformed.into_problem(payload),
     }
 }
@@ -161,7 +159,12 @@ fn recognise_object(payload: &[u8], open: usize, parts: usize) -> Result<Event, 
     let end = walk_object(payload, open, &mut |name, pos| {
         Ok(match name {
             MemberName::Items | MemberName::BatchItems => {
-                let (value, end) = read_items(payload, pos, parts)?;
+                let path = if name == MemberName::Items {
+                    "items"
+                } else {
+                    "Items"
+                };
+                let (value, end) = read_items(payload, pos, parts, path)?;
                 if let ItemsMember::Array(_) = value {
                     arrays.push((pos, end));
                 }
@@ -173,10 +176,13 @@ fn recognise_object(payload: &[u8], open: usize, parts: usize) -> Result<Event, 
                 }
                 end
             }
-            MemberName::Threshold => read_raw(payload, pos, &mut options.threshold)?,
-            MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices)?,
+            MemberName::Threshold => read_raw(payload, pos, &mut options.threshold)
+                .map_err(|m| m.within(|| "threshold".into()))?,
+            MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices)
+                .map_err(|m| m.within(|| "include_indices".into()))?,
             MemberName::BatchInput => {
-                let (value, end) = read_batch_input(payload, pos)?;
+                let (value, end) =
+                    read_batch_input(payload, pos).map_err(|m| m.within(|| "BatchInput".into()))?;
                 batch_input = Some(Member { offset: pos, value });
                 end
             }
@@ -300,12 +306,18 @@ fn kind_of(value: &RawValue) -> JsonKind {
     JsonKind::of_first_byte(value.get().as_bytes()[0])
 }
 
-fn read_items(payload: &[u8], pos: usize, parts: usize) -> Result<(ItemsMember, usize), Malformed> {
+fn read_items(
+    payload: &[u8],
+    pos: usize,
+    parts: usize,
+    path: &'static str,
+) -> Result<(ItemsMember, usize), Malformed> {
     if payload.get(pos) == Some(&b'[') {
-        let (parsed, end) = fanout::parse_items(payload, pos, parts)?;
+        let (parsed, end) = fanout::parse_items(payload, pos, parts, path)?;
         Ok((ItemsMember::Array(parsed), end))
     } else {
-        let (_, end) = json::parse_value::<IgnoredAny>(payload, pos)?;
+        let (_, end) =
+            json::parse_value::<IgnoredAny>(payload, pos).map_err(|m| m.within(|| path.into()))?;
         Ok((
             ItemsMember::NotAnArray(JsonKind::of_first_byte(payload[pos])),
             end,

@@ -62,8 +62,11 @@ enum RunEnd {
         offset: usize,
         fault: ItemFault,
     },
-    /// The bytes are not JSON.
-    Malformed(Malformed),
+    /// The bytes are not JSON; `item` is the index within the run of the item being read.
+    Malformed {
+        item: Option<usize>,
+        malformed: Malformed,
+    },
 }
 
 #[derive(Debug)]
@@ -74,14 +77,24 @@ struct Run {
 
 /// Parses the items array whose `[` is at `open`, split into at most `parts` parts run in
 /// parallel on the current rayon pool (serially when `parts` is 1). Returns the items and the
-/// offset just past the `]`.
+/// offset just past the `]`. `items_path` (`items`, `Items`, or empty for a bare array) names
+/// the array in syntax errors.
 pub fn parse_items(
     payload: &[u8],
     open: usize,
     parts: usize,
+    items_path: &str,
 ) -> Result<(ParsedItems, usize), Malformed> {
+    let array_path = || {
+        if items_path.is_empty() {
+            "$".to_string()
+        } else {
+            items_path.to_string()
+        }
+    };
+    let item_path = |index: usize| format!("{items_path}[{index}]");
     debug_assert_eq!(payload.get(open), Some(&b'['));
-    let first = skip_opening(payload, open)?;
+    let first = skip_opening(payload, open).map_err(|m| m.within(array_path))?;
     let first = match first {
         Opening::Empty(end) => return Ok((ParsedItems::default(), end)),
         Opening::FirstItem(pos) => pos,
@@ -112,7 +125,12 @@ pub fn parse_items(
         parsed.parts.push(frequencies);
         let reached = match end {
             RunEnd::ArrayEnd(end) => return Ok((parsed, end)),
-            RunEnd::Malformed(malformed) => return Err(malformed),
+            RunEnd::Malformed { item, malformed } => {
+                return Err(match item {
+                    Some(index) => malformed.within(|| item_path(base + index)),
+                    None => malformed.within(array_path),
+                })
+            }
             RunEnd::Rejected {
                 index,
                 offset,
@@ -124,7 +142,8 @@ pub fn parse_items(
                 });
                 // Syntax errors anywhere in the event outrank a rejected item, so the rest of
                 // the array is still read, for syntax only.
-                let end = skip_rest_of_array(payload, offset)?;
+                let end = skip_rest_of_array(payload, offset)
+                    .map_err(|(skipped, m)| m.within(|| item_path(base + index + skipped)))?;
                 return Ok((parsed, end));
             }
             RunEnd::Reached(pos) => pos,
@@ -214,12 +233,15 @@ fn run(payload: &[u8], start: usize, limit: usize) -> Run {
     let covered = match &end {
         RunEnd::Reached(pos) | RunEnd::ArrayEnd(pos) => *pos,
         RunEnd::Rejected { offset, .. } => *offset,
-        RunEnd::Malformed(malformed) => malformed.offset,
+        RunEnd::Malformed { malformed, .. } => malformed.offset,
     };
     // An invalid byte before the run's end is the first error; after it, another run's.
     let end = match json::check_utf8(payload, start, covered.min(payload.len())) {
         Ok(()) => end,
-        Err(invalid) => RunEnd::Malformed(invalid),
+        Err(invalid) => RunEnd::Malformed {
+            item: None,
+            malformed: invalid,
+        },
     };
     Run { frequencies, end }
 }
@@ -247,45 +269,60 @@ fn parse_run(
                     fault,
                 }
             }
-            Err(malformed) => return RunEnd::Malformed(malformed),
+            Err(malformed) => {
+                return RunEnd::Malformed {
+                    item: Some(frequencies.len()),
+                    malformed,
+                }
+            }
         };
         let after = json::skip_whitespace(payload, end);
         match payload.get(after) {
             Some(b',') => pos = json::skip_whitespace(payload, after + 1),
             Some(b']') => return RunEnd::ArrayEnd(after + 1),
             _ => {
-                return RunEnd::Malformed(Malformed::new(
-                    after,
-                    format!(
-                        "expected `,` or `]`, found {}",
-                        json::describe_byte(payload, after)
+                return RunEnd::Malformed {
+                    item: None,
+                    malformed: Malformed::new(
+                        after,
+                        format!(
+                            "expected `,` or `]`, found {}",
+                            json::describe_byte(payload, after)
+                        ),
                     ),
-                ))
+                }
             }
         }
     }
 }
 
 /// From the start of an item, skips values until the array's `]`, checking syntax and UTF-8.
-fn skip_rest_of_array(payload: &[u8], mut pos: usize) -> Result<usize, Malformed> {
+/// An error comes with the number of items skipped before the one it is in.
+fn skip_rest_of_array(payload: &[u8], mut pos: usize) -> Result<usize, (usize, Malformed)> {
     let start = pos;
+    let mut skipped = 0;
     loop {
-        let (_, end) = json::parse_value::<serde::de::IgnoredAny>(payload, pos)?;
+        let (_, end) =
+            json::parse_value::<serde::de::IgnoredAny>(payload, pos).map_err(|m| (skipped, m))?;
         let after = json::skip_whitespace(payload, end);
         match payload.get(after) {
-            Some(b',') => pos = after + 1,
+            Some(b',') => {
+                pos = after + 1;
+                skipped += 1;
+            }
             Some(b']') => {
-                json::check_utf8(payload, start, after)?;
+                json::check_utf8(payload, start, after).map_err(|m| (skipped, m))?;
                 return Ok(after + 1);
             }
             _ => {
-                return Err(Malformed::new(
+                let malformed = Malformed::new(
                     after,
                     format!(
                         "expected `,` or `]`, found {}",
                         json::describe_byte(payload, after)
                     ),
-                ))
+                );
+                return Err((skipped, malformed));
             }
         }
     }
@@ -303,7 +340,7 @@ mod tests {
             .num_threads(parts)
             .build()
             .unwrap();
-        pool.install(|| parse_items(text.as_bytes(), 0, parts))
+        pool.install(|| parse_items(text.as_bytes(), 0, parts, "items"))
             .map(|(items, end)| (items.iter().copied().collect(), items.rejection, end))
     }
 

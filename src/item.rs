@@ -38,6 +38,7 @@ impl ItemFault {
                 ".frequency",
                 Problem::Missing {
                     expected: "a number",
+                    member: "frequency",
                 },
             ),
             ItemFault::FrequencyNotANumber(found) => (

@@ -15,6 +15,8 @@ use crate::error::Problem;
 pub struct Malformed {
     pub offset: usize,
     pub detail: String,
+    /// The JSON path of the value being read, when known (`items[3]`); else the whole event.
+    pub path: Option<String>,
 }
 
 impl Malformed {
@@ -22,7 +24,16 @@ impl Malformed {
         Malformed {
             offset,
             detail: detail.into(),
+            path: None,
         }
+    }
+
+    /// Places the error in the value at `path`, unless a deeper path is known already.
+    pub fn within(mut self, path: impl FnOnce() -> String) -> Malformed {
+        if self.path.is_none() {
+            self.path = Some(path());
+        }
+        self
     }
 
     /// The problem, with the offset turned into the line and column a text editor shows.

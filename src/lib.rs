@@ -27,6 +27,7 @@ pub mod lambda;
 pub mod local;
 pub mod logging;
 pub mod number;
+pub mod sample;
 
 pub use config::Config;
 pub use error::{ErrorObject, FunctionError, InvalidEvent};

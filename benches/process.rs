@@ -1,0 +1,57 @@
+//! In-process benchmark: a payload's processing from bytes to response, at several widths.
+//!
+//! `cargo bench --bench process` (all sizes), `cargo bench --bench process -- 100000`
+//! (one size), `cargo bench --bench process -- crossover` (where the pool starts to pay).
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use frequency_fanout::number::Threshold;
+use frequency_fanout::{evaluate, sample};
+
+fn widths() -> Vec<usize> {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut widths = vec![1, 2, available];
+    widths.sort_unstable();
+    widths.dedup();
+    widths
+}
+
+fn sizes() -> Vec<usize> {
+    // FANOUT_BENCH_TINY=1 (CI) keeps the benchmark building and running without timing much.
+    if std::env::var_os("FANOUT_BENCH_TINY").is_some() {
+        vec![1_000]
+    } else {
+        vec![1_000, 10_000, 100_000, 1_000_000]
+    }
+}
+
+fn process(c: &mut Criterion) {
+    let threshold = Threshold::parse("10").expect("10 is a number");
+    for items in sizes() {
+        let payload = sample::event(items);
+        let mut group = c.benchmark_group(format!("process/{items}"));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        if items >= 1_000_000 {
+            group
+                .sample_size(20)
+                .measurement_time(Duration::from_secs(8));
+        }
+        for width in widths() {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(width)
+                .build()
+                .expect("pool");
+            group.bench_with_input(BenchmarkId::new("width", width), &payload, |b, payload| {
+                b.iter(|| {
+                    pool.install(|| evaluate(payload, width, &threshold, width))
+                        .expect("valid event")
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, process);
+criterion_main!(benches);

@@ -1,0 +1,28 @@
+//! Runs the in-process path many times at one width, for a profiler:
+//! `cargo build --release --example profile && perf record target/release/examples/profile 100000 1 200`.
+
+use frequency_fanout::number::Threshold;
+use frequency_fanout::{evaluate, sample};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let items: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
+    let payload = sample::event(items);
+    let threshold = Threshold::parse("10").expect("10 is a number");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(width)
+        .build()
+        .expect("pool");
+    let started = std::time::Instant::now();
+    let mut count = 0;
+    for _ in 0..rounds {
+        let response = pool
+            .install(|| evaluate(&payload, width, &threshold, width))
+            .expect("valid event");
+        count += response.high_frequency_count;
+    }
+    let each = started.elapsed() / rounds as u32;
+    println!("{items} items, width {width}: {each:?} per event ({count} counted)");
+}
