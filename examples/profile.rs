@@ -10,6 +10,9 @@ fn main() {
     let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let payload = sample::event(items);
+    if std::env::var_os("CALIBRATE").is_some() {
+        calibrate(&payload);
+    }
     let threshold = Threshold::parse("10").expect("10 is a number");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(width)
@@ -25,4 +28,16 @@ fn main() {
     }
     let each = started.elapsed() / rounds as u32;
     println!("{items} items, width {width}: {each:?} per event ({count} counted)");
+}
+
+#[allow(dead_code)]
+fn calibrate(payload: &[u8]) {
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let _: serde::de::IgnoredAny = serde_json::from_slice(payload).expect("valid");
+    }
+    println!(
+        "serde_json IgnoredAny: {:?} per event",
+        started.elapsed() / 20
+    );
 }

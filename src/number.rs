@@ -287,7 +287,12 @@ fn double_cut_for_big(value: &BigInteger, nearest: f64) -> DoubleCut {
 
 /// Whether `text` is exactly one JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 pub fn is_json_number(text: &str) -> bool {
-    let bytes = text.as_bytes();
+    is_json_number_bytes(text.as_bytes())
+}
+
+/// [`is_json_number`] over bytes.
+#[inline]
+pub fn is_json_number_bytes(bytes: &[u8]) -> bool {
     let mut i = 0;
     let digits = |i: &mut usize| {
         let start = *i;
