@@ -66,6 +66,8 @@ pub enum Problem {
     Duplicate { member: &'static str },
     /// The event has no list of items under any name the function knows.
     NoItems,
+    /// An HTTP request's body cannot be read as text.
+    BadBody(String),
 }
 
 impl fmt::Display for Problem {
@@ -85,6 +87,7 @@ impl fmt::Display for Problem {
             Problem::Duplicate { member } => {
                 write!(f, "expected one \"{member}\" member, found a second one")
             }
+            Problem::BadBody(detail) => f.write_str(detail),
             Problem::NoItems => f.write_str(
                 "expected an array of items under \"items\" (or \"Items\" for a Step Functions \
                  batch), or a bare array, found an object with neither member",
@@ -119,6 +122,8 @@ pub enum FunctionError {
     InvalidEvent(InvalidEvent),
     /// The work panicked on the pool; the process survives and serves the next invocation.
     WorkerPanic(String),
+    /// An HTTP request with a method other than POST (only ever an HTTP answer, `405`).
+    MethodNotAllowed(String),
 }
 
 impl FunctionError {
@@ -127,6 +132,16 @@ impl FunctionError {
         match self {
             FunctionError::InvalidEvent(_) => "InvalidEvent",
             FunctionError::WorkerPanic(_) => "WorkerPanic",
+            FunctionError::MethodNotAllowed(_) => "MethodNotAllowed",
+        }
+    }
+
+    /// The HTTP status of each error, when the event came over HTTP.
+    pub fn http_status(&self) -> i64 {
+        match self {
+            FunctionError::InvalidEvent(_) => 400,
+            FunctionError::WorkerPanic(_) => 500,
+            FunctionError::MethodNotAllowed(_) => 405,
         }
     }
 
@@ -146,6 +161,10 @@ impl fmt::Display for FunctionError {
             FunctionError::WorkerPanic(message) => {
                 write!(f, "the worker processing this event panicked: {message}")
             }
+            FunctionError::MethodNotAllowed(method) => write!(
+                f,
+                "method {method} is not allowed: POST an event (JSON) as the request body"
+            ),
         }
     }
 }

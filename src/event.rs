@@ -61,11 +61,48 @@ pub struct Event {
     pub include_indices: bool,
 }
 
-/// Reads an event. `parts` is how many workers may parse the items array.
+/// The shape of an HTTP request event, recognised in [`recognise`]; see [`crate::http`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpFormat {
+    /// Payload format 2.0: Lambda Function URLs and API Gateway HTTP APIs. Recognised by
+    /// `"version": "2.0"` beside a `requestContext` object with an `http` object.
+    V2,
+    /// Payload format 1.0: API Gateway REST API proxy integrations (and HTTP APIs configured for
+    /// 1.0). Recognised by a string `httpMethod` beside a `requestContext` object.
+    V1,
+}
+
+/// What a payload is.
+#[derive(Debug)]
+pub enum Recognised {
+    /// A direct invocation in one of the three forms.
+    Event(Event),
+    /// An HTTP request envelope: its body holds the event. An envelope is never read as a direct
+    /// event, even when it also has an `items` member.
+    Http(HttpFormat),
+}
+
+/// Reads a direct-invocation event. `parts` is how many workers may parse the items array.
 pub fn recognise(payload: &[u8], parts: usize) -> Result<Event, InvalidEvent> {
+    match recognise_any(payload, parts, false)? {
+        Recognised::Event(event) => Ok(event),
+        Recognised::Http(_) => unreachable!("envelopes are only recognised when asked for"),
+    }
+}
+
+/// Reads a payload that may also be an HTTP request envelope.
+pub fn recognise_request(payload: &[u8], parts: usize) -> Result<Recognised, InvalidEvent> {
+    recognise_any(payload, parts, true)
+}
+
+fn recognise_any(
+    payload: &[u8],
+    parts: usize,
+    envelopes: bool,
+) -> Result<Recognised, InvalidEvent> {
     let start = json::skip_whitespace(payload, 0);
     match payload.get(start) {
-        Some(b'{') => recognise_object(payload, start, parts),
+        Some(b'{') => recognise_object(payload, start, parts, envelopes),
         Some(b'[') => {
             let (items, end) = fanout::parse_items(payload, start, parts, "")
                 .map_err(|m| malformed("$", m, payload))?;
@@ -73,12 +110,12 @@ pub fn recognise(payload: &[u8], parts: usize) -> Result<Event, InvalidEvent> {
             if let Some(rejection) = items.rejection {
                 return Err(item_rejection(EventForm::BareArray, rejection));
             }
-            Ok(Event {
+            Ok(Recognised::Event(Event {
                 form: EventForm::BareArray,
                 items,
                 threshold: None,
                 include_indices: false,
-            })
+            }))
         }
         _ => {
             // Either not JSON at all, or JSON of the wrong kind: find out which.
@@ -148,7 +185,13 @@ enum BatchInput<'a> {
     NotAnObject(JsonKind),
 }
 
-fn recognise_object(payload: &[u8], open: usize, parts: usize) -> Result<Event, InvalidEvent> {
+fn recognise_object(
+    payload: &[u8],
+    open: usize,
+    parts: usize,
+    envelopes: bool,
+) -> Result<Recognised, InvalidEvent> {
+    let mut envelope = EnvelopeMarkers::default();
     let mut items: Option<Member<ItemsMember>> = None;
     let mut batch_items: Option<Member<ItemsMember>> = None;
     let mut options = Options::default();
@@ -186,12 +229,34 @@ fn recognise_object(payload: &[u8], open: usize, parts: usize) -> Result<Event, 
                 batch_input = Some(Member { offset: pos, value });
                 end
             }
-            MemberName::Other => json::parse_value::<IgnoredAny>(payload, pos)?.1,
+            MemberName::Version => {
+                let (version, end) = json::parse_value::<&RawValue>(payload, pos)?;
+                envelope.version_2 = version.get() == "\"2.0\"";
+                end
+            }
+            MemberName::HttpMethod => {
+                envelope.http_method = payload[pos] == b'"';
+                json::parse_value::<IgnoredAny>(payload, pos)?.1
+            }
+            MemberName::RequestContext => {
+                let (has_http, end) = read_request_context(payload, pos)?;
+                envelope.request_context = true;
+                envelope.request_context_http = has_http;
+                end
+            }
+            MemberName::Http | MemberName::Other => {
+                json::parse_value::<IgnoredAny>(payload, pos)?.1
+            }
         })
     })
     .map_err(|m| malformed("$", m, payload))?;
     expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
     check_utf8_outside(payload, &arrays).map_err(|m| malformed("$", m, payload))?;
+    if envelopes {
+        if let Some(format) = envelope.format() {
+            return Ok(Recognised::Http(format));
+        }
+    }
 
     let (form, items, options, options_prefix) = match (items, batch_items) {
         (Some(items), _) => (EventForm::Direct, items, options, ""),
@@ -276,12 +341,12 @@ fn recognise_object(payload: &[u8], open: usize, parts: usize) -> Result<Event, 
         return Err(error);
     }
     match items.value {
-        ItemsMember::Array(items) => Ok(Event {
+        ItemsMember::Array(items) => Ok(Recognised::Event(Event {
             form,
             items,
             threshold,
             include_indices,
-        }),
+        })),
         // items_error reported it above.
         ItemsMember::NotAnArray(_) => unreachable!("a non-array items member is an error"),
     }
@@ -352,6 +417,43 @@ fn read_batch_input(payload: &[u8], pos: usize) -> Result<(BatchInput<'_>, usize
     Ok((BatchInput::Object(options), end))
 }
 
+/// What the top level says about being an HTTP request envelope.
+#[derive(Default)]
+struct EnvelopeMarkers {
+    version_2: bool,
+    http_method: bool,
+    request_context: bool,
+    request_context_http: bool,
+}
+
+impl EnvelopeMarkers {
+    fn format(&self) -> Option<HttpFormat> {
+        if self.request_context && self.request_context_http && self.version_2 {
+            Some(HttpFormat::V2)
+        } else if self.request_context && self.http_method {
+            Some(HttpFormat::V1)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads a `requestContext` member: whether it is an object with an `http` object inside.
+fn read_request_context(payload: &[u8], pos: usize) -> Result<(bool, usize), Malformed> {
+    if payload.get(pos) != Some(&b'{') {
+        let (_, end) = json::parse_value::<IgnoredAny>(payload, pos)?;
+        return Ok((false, end));
+    }
+    let mut has_http = false;
+    let end = walk_object(payload, pos, &mut |name, pos| {
+        if name == MemberName::Http {
+            has_http = payload.get(pos) == Some(&b'{');
+        }
+        Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1)
+    })?;
+    Ok((has_http, end))
+}
+
 /// The member names the contract knows; any other is [`MemberName::Other`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MemberName {
@@ -360,6 +462,12 @@ enum MemberName {
     Threshold,
     IncludeIndices,
     BatchInput,
+    /// HTTP envelope markers: `version`, `httpMethod`, `requestContext`, and inside the latter
+    /// `http`.
+    Version,
+    HttpMethod,
+    RequestContext,
+    Http,
     Other,
 }
 
@@ -378,6 +486,10 @@ impl<'de> Deserialize<'de> for MemberName {
                     "threshold" => MemberName::Threshold,
                     "include_indices" => MemberName::IncludeIndices,
                     "BatchInput" => MemberName::BatchInput,
+                    "version" => MemberName::Version,
+                    "httpMethod" => MemberName::HttpMethod,
+                    "requestContext" => MemberName::RequestContext,
+                    "http" => MemberName::Http,
                     _ => MemberName::Other,
                 })
             }

@@ -13,8 +13,9 @@ use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::error::{FunctionError, InvalidEvent};
-use crate::event::{self, EventForm};
+use crate::event::{self, Event, EventForm, Recognised};
 use crate::fanout::ParsedItems;
+use crate::http::{self, HttpReply};
 use crate::number::Threshold;
 
 /// Payloads smaller than this are processed on the calling thread: handing them to the pool
@@ -39,8 +40,69 @@ pub struct Response {
     pub form: Option<EventForm>,
 }
 
-/// Processes one payload with its items split into `parts` parts on the current rayon pool
-/// (serially for 1). The response does not depend on `parts`.
+/// What one invocation produced: the event's own result, and the HTTP reply when the payload
+/// was an HTTP request (whose errors are HTTP answers, not failed invocations).
+#[derive(Debug)]
+pub struct Answer {
+    pub result: Result<Response, FunctionError>,
+    pub http: Option<HttpReply>,
+}
+
+/// What the function returns to Lambda for a successful invocation.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Event(Response),
+    Http(HttpReply),
+}
+
+impl Answer {
+    /// The invocation's result as Lambda sees it.
+    pub fn into_reply(self) -> Result<Reply, FunctionError> {
+        match self.http {
+            Some(reply) => Ok(Reply::Http(reply)),
+            None => self.result.map(Reply::Event),
+        }
+    }
+}
+
+/// Processes any payload: a direct event, or an HTTP request whose body is one.
+pub fn answer(
+    payload: &[u8],
+    parts: usize,
+    default_threshold: &Threshold,
+    workers: usize,
+    request_id: &str,
+) -> Answer {
+    match event::recognise_request(payload, parts) {
+        Ok(Recognised::Event(event)) => Answer {
+            result: Ok(respond(event, payload, default_threshold, workers)),
+            http: None,
+        },
+        Ok(Recognised::Http(format)) => {
+            let evaluated = http::respond(payload, format, request_id, |body| {
+                evaluate(body, parts, default_threshold, workers).map_err(FunctionError::from)
+            });
+            match evaluated {
+                Ok((reply, result)) => Answer {
+                    result,
+                    http: Some(reply),
+                },
+                Err(invalid) => Answer {
+                    result: Err(invalid.into()),
+                    http: None,
+                },
+            }
+        }
+        Err(invalid) => Answer {
+            result: Err(invalid.into()),
+            http: None,
+        },
+    }
+}
+
+/// Processes one direct-invocation payload with its items split into `parts` parts on the
+/// current rayon pool (serially for 1). The response does not depend on `parts`.
 pub fn evaluate(
     payload: &[u8],
     parts: usize,
@@ -48,18 +110,29 @@ pub fn evaluate(
     workers: usize,
 ) -> Result<Response, InvalidEvent> {
     let event = event::recognise(payload, parts)?;
+    Ok(respond(event, payload, default_threshold, workers))
+}
+
+/// The response to a recognised event.
+fn respond(
+    event: Event,
+    payload: &[u8],
+    default_threshold: &Threshold,
+    workers: usize,
+) -> Response {
     let threshold = event.threshold.as_ref().unwrap_or(default_threshold);
     let (high_frequency_count, indices) =
         count(&event.items, threshold, payload, event.include_indices);
-    Ok(Response {
+    Response {
         high_frequency_count,
         total_items: event.items.len(),
+        // Threshold::parse accepted the literal as exactly one JSON number.
         threshold: RawValue::from_string(threshold.literal().to_string())
             .expect("a threshold literal is one JSON number"),
         workers,
         high_frequency_indices: indices,
         form: Some(event.form),
-    })
+    }
 }
 
 /// Counts the items above `threshold`, and lists their indices when asked.
@@ -113,43 +186,46 @@ impl FrequencyFanout {
     }
 
     /// Processes a payload, blocking the calling thread (local mode).
-    pub fn process_blocking(&self, payload: &[u8]) -> Result<Response, FunctionError> {
+    pub fn process_blocking(&self, payload: &[u8], request_id: &str) -> Answer {
         if payload.len() < INLINE_BELOW_BYTES {
-            return self.evaluate_caught(payload, 1);
+            return self.answer_caught(payload, 1, request_id);
         }
         self.pool
-            .install(|| self.evaluate_caught(payload, self.workers()))
+            .install(|| self.answer_caught(payload, self.workers(), request_id))
     }
 
     /// Processes a payload on the pool and awaits the answer, leaving the async runtime's
     /// thread free (Lambda mode).
-    pub async fn process(&self, payload: Bytes) -> Result<Response, FunctionError> {
+    pub async fn process(&self, payload: Bytes, request_id: &str) -> Answer {
         if payload.len() < INLINE_BELOW_BYTES {
-            return self.evaluate_caught(&payload, 1);
+            return self.answer_caught(&payload, 1, request_id);
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let threshold = self.config.default_threshold.clone();
         let workers = self.workers();
+        let request_id = request_id.to_string();
         self.pool.spawn(move || {
-            let result = catch_panic(|| evaluate(&payload, workers, &threshold, workers));
+            let answer =
+                catch_panic(|| answer(&payload, workers, &threshold, workers, &request_id));
             // The receiver is gone only if the invocation was dropped; nobody is left to tell.
-            let _ = sender.send(result);
+            let _ = sender.send(answer);
         });
-        match receiver.await {
-            Ok(result) => result,
-            Err(_) => Err(FunctionError::WorkerPanic(
+        receiver.await.unwrap_or_else(|_| Answer {
+            result: Err(FunctionError::WorkerPanic(
                 "the pool dropped the work without an answer".into(),
             )),
-        }
+            http: None,
+        })
     }
 
-    fn evaluate_caught(&self, payload: &[u8], parts: usize) -> Result<Response, FunctionError> {
+    fn answer_caught(&self, payload: &[u8], parts: usize, request_id: &str) -> Answer {
         catch_panic(|| {
-            evaluate(
+            answer(
                 payload,
                 parts,
                 &self.config.default_threshold,
                 self.workers(),
+                request_id,
             )
         })
     }
@@ -157,18 +233,19 @@ impl FrequencyFanout {
 
 /// Runs `work`, turning a panic into this invocation's error so the process keeps serving.
 /// Nothing is shared between invocations but the pool, which survives a panicking job.
-fn catch_panic(
-    work: impl FnOnce() -> Result<Response, InvalidEvent>,
-) -> Result<Response, FunctionError> {
+fn catch_panic(work: impl FnOnce() -> Answer) -> Answer {
     match panic::catch_unwind(AssertUnwindSafe(work)) {
-        Ok(result) => result.map_err(FunctionError::from),
+        Ok(answer) => answer,
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
-            Err(FunctionError::WorkerPanic(message))
+            Answer {
+                result: Err(FunctionError::WorkerPanic(message)),
+                http: None,
+            }
         }
     }
 }

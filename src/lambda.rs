@@ -18,7 +18,7 @@ use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, LambdaInvoca
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::error::FunctionError;
-use crate::handler::{FrequencyFanout, Response};
+use crate::handler::{FrequencyFanout, Reply};
 
 tokio::task_local! {
     /// The raw payload of the invocation whose handler future is being polled.
@@ -41,16 +41,16 @@ pub async fn serve(function: &FrequencyFanout) -> Result<(), lambda_runtime::Err
 async fn handle(
     function: &FrequencyFanout,
     event: LambdaEvent<()>,
-) -> Result<Response, FunctionError> {
+) -> Result<Reply, FunctionError> {
     let started = Instant::now();
     // The layer scopes every handler future it calls; without it this would be a wiring bug.
     let payload = RAW_PAYLOAD
         .try_with(Bytes::clone)
         .expect("RawPayloadLayer is installed outermost in serve()");
     let bytes = payload.len();
-    let result = function.process(payload).await;
-    crate::logging::invocation(&event.context.request_id, bytes, &result, started.elapsed());
-    result
+    let answer = function.process(payload, &event.context.request_id).await;
+    crate::logging::invocation(&event.context.request_id, bytes, &answer, started.elapsed());
+    answer.into_reply()
 }
 
 /// Tower layer that keeps the raw payload away from lambda_runtime's deserializer.

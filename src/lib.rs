@@ -7,6 +7,7 @@
 //! | --- | --- |
 //! | bytes in: Lambda Runtime API, raw payload kept from lambda_runtime's serde pass | [`lambda`] |
 //! | bytes in: a file or standard input | [`local`] |
+//! | an HTTP request (Function URL, API Gateway) unwrapped, answered with HTTP semantics | [`http`] |
 //! | event recognised: form, options, where the items are | [`event`] (over the cursor in [`json`]) |
 //! | items split at guessed boundaries, parts parsed on the pool, verified, reassembled | [`fanout`] |
 //! | one item checked: its `frequency` literal | [`item`] |
@@ -21,6 +22,7 @@ pub mod error;
 pub mod event;
 pub mod fanout;
 pub mod handler;
+pub mod http;
 pub mod item;
 pub mod json;
 pub mod lambda;
@@ -31,4 +33,4 @@ pub mod sample;
 
 pub use config::Config;
 pub use error::{ErrorObject, FunctionError, InvalidEvent};
-pub use handler::{evaluate, FrequencyFanout, Response};
+pub use handler::{answer, evaluate, Answer, FrequencyFanout, Reply, Response};

@@ -10,6 +10,9 @@ use std::time::Instant;
 
 use crate::handler::FrequencyFanout;
 
+/// The request id local mode logs and echoes in HTTP responses.
+pub const LOCAL_REQUEST_ID: &str = "local";
+
 /// Usage text for `--help` and for bad arguments.
 pub const USAGE: &str = "usage: frequency-fanout [FILE | -]\n\
     Reads one event from FILE, or from standard input for `-` or no argument, and prints the\n\
@@ -56,10 +59,12 @@ pub fn run(function: &FrequencyFanout, source: &Source) -> ExitCode {
         }
     };
     let started = Instant::now();
-    let result = function.process_blocking(&payload);
-    crate::logging::invocation("local", payload.len(), &result, started.elapsed());
-    let (json, code) = match &result {
-        Ok(response) => (serde_json::to_string(response), ExitCode::SUCCESS),
+    let answer = function.process_blocking(&payload, LOCAL_REQUEST_ID);
+    crate::logging::invocation(LOCAL_REQUEST_ID, payload.len(), &answer, started.elapsed());
+    // An HTTP request event is answered with an HTTP response, even for a rejected body: the
+    // invocation itself succeeded, as it would in Lambda.
+    let (json, code) = match &answer.into_reply() {
+        Ok(reply) => (serde_json::to_string(reply), ExitCode::SUCCESS),
         Err(error) => (
             serde_json::to_string(&error.to_error_object()),
             ExitCode::from(1),

@@ -12,7 +12,8 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 use crate::error::FunctionError;
 use crate::event::EventForm;
-use crate::handler::Response;
+use crate::handler::Answer;
+use crate::http::HttpReply;
 
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init() {
@@ -44,20 +45,17 @@ pub fn init() {
 }
 
 /// The one line logged per invocation.
-pub fn invocation(
-    request_id: &str,
-    payload_bytes: usize,
-    result: &Result<Response, FunctionError>,
-    elapsed: Duration,
-) {
+pub fn invocation(request_id: &str, payload_bytes: usize, answer: &Answer, elapsed: Duration) {
     let duration_ms = elapsed.as_secs_f64() * 1e3;
-    match result {
+    let http_status = answer.http.as_ref().map(HttpReply::status);
+    match &answer.result {
         Ok(response) => tracing::info!(
             request_id,
             items = response.total_items,
             high_frequency_count = response.high_frequency_count,
             workers = response.workers,
             payload_bytes,
+            http_status,
             step_functions_batch = response.form == Some(EventForm::StepFunctionsBatch),
             duration_ms,
             "invocation processed"
@@ -68,6 +66,7 @@ pub fn invocation(
             path = %invalid.path,
             error = %invalid,
             payload_bytes,
+            http_status,
             duration_ms,
             "invocation rejected"
         ),
@@ -76,6 +75,7 @@ pub fn invocation(
             error_type = error.error_type(),
             error = %error,
             payload_bytes,
+            http_status,
             duration_ms,
             "invocation failed"
         ),
