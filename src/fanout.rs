@@ -11,6 +11,8 @@
 //! chain breaks, the parse carries on serially from where the last good part stopped until it
 //! meets a later guess again. The chain of checks proves the result equal to a serial parse.
 
+use std::time::{Duration, Instant};
+
 use rayon::prelude::*;
 
 use crate::item::{parse_item, ItemFault};
@@ -31,6 +33,25 @@ pub struct ParsedItems {
     pub parts: Vec<Vec<Frequency>>,
     /// The first rejected item, if any (later items were checked for syntax only).
     pub rejection: Option<ItemRejection>,
+    /// Where the time went, for the invocation's summary.
+    pub timings: ItemsTimings,
+}
+
+/// Time spent in each phase of the fan-out.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ItemsTimings {
+    /// Guessing the parts' starts.
+    pub split: Duration,
+    /// The parts parsed on the pool.
+    pub parse: Duration,
+    /// Chaining the parts (and any serial repair of a wrong guess).
+    pub reassemble: Duration,
+}
+
+impl ItemsTimings {
+    pub fn total(&self) -> Duration {
+        self.split + self.parse + self.reassemble
+    }
 }
 
 impl ParsedItems {
@@ -100,8 +121,10 @@ pub fn parse_items(
         Opening::FirstItem(pos) => pos,
     };
 
+    let started = Instant::now();
     let starts = guess_starts(payload, first, parts);
-    let mut runs: Vec<Option<Run>> = if starts.len() == 1 {
+    let split = started.elapsed();
+    let runs: Vec<Option<Run>> = if starts.len() == 1 {
         vec![Some(run(payload, first, usize::MAX))]
     } else {
         starts
@@ -114,7 +137,27 @@ pub fn parse_items(
             .collect()
     };
 
-    // Chain the runs: `current` is a run whose start is proven right.
+    let parse = started.elapsed() - split;
+    let chained = chain(payload, &starts, runs, array_path, item_path);
+    let timings = ItemsTimings {
+        split,
+        parse,
+        reassemble: started.elapsed() - split - parse,
+    };
+    chained.map(|(mut parsed, end)| {
+        parsed.timings = timings;
+        (parsed, end)
+    })
+}
+
+/// Chains the runs into the items: `current` is always a run whose start is proven right.
+fn chain(
+    payload: &[u8],
+    starts: &[usize],
+    mut runs: Vec<Option<Run>>,
+    array_path: impl Fn() -> String,
+    item_path: impl Fn(usize) -> String,
+) -> Result<(ParsedItems, usize), Malformed> {
     let mut parsed = ParsedItems::default();
     let mut next_guess = 1;
     // Part 0 starts at the first item, which is proven by construction.

@@ -6,6 +6,7 @@
 //! the parts by index) → [`count`] against the threshold → [`Response`] out.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -38,6 +39,24 @@ pub struct Response {
     /// Which form the event was, for the logs.
     #[serde(skip)]
     pub form: Option<EventForm>,
+    /// Where the time went, for the logs.
+    #[serde(skip)]
+    pub phases: Phases,
+}
+
+/// Time spent in each phase of one invocation, logged in its summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Phases {
+    /// From the handler's start until the work started (on the pool, or inline).
+    pub receive: Duration,
+    /// Recognising the event: its top level and options, outside the items.
+    pub recognise: Duration,
+    /// Guessing where the items' parts start.
+    pub split: Duration,
+    /// Parsing the parts on the pool, and comparing every frequency with the threshold.
+    pub parse_and_check: Duration,
+    /// Chaining the parts in item order and building the response.
+    pub reassemble: Duration,
 }
 
 /// What one invocation produced: the event's own result, and the HTTP reply when the payload
@@ -57,6 +76,19 @@ pub enum Reply {
 }
 
 impl Answer {
+    /// Records the receive phase: from `received` until the work began, which is now minus
+    /// the time the work took.
+    fn received(mut self, received: Instant) -> Answer {
+        if let Ok(response) = &mut self.result {
+            let work = response.phases.recognise
+                + response.phases.split
+                + response.phases.parse_and_check
+                + response.phases.reassemble;
+            response.phases.receive = received.elapsed().saturating_sub(work);
+        }
+        self
+    }
+
     /// The invocation's result as Lambda sees it.
     pub fn into_reply(self) -> Result<Reply, FunctionError> {
         match self.http {
@@ -74,9 +106,10 @@ pub fn answer(
     workers: usize,
     request_id: &str,
 ) -> Answer {
+    let started = Instant::now();
     match event::recognise_request(payload, parts) {
         Ok(Recognised::Event(event)) => Answer {
-            result: Ok(respond(event, payload, default_threshold, workers)),
+            result: Ok(respond(event, payload, default_threshold, workers, started)),
             http: None,
         },
         Ok(Recognised::Http(format)) => {
@@ -109,8 +142,9 @@ pub fn evaluate(
     default_threshold: &Threshold,
     workers: usize,
 ) -> Result<Response, InvalidEvent> {
+    let started = Instant::now();
     let event = event::recognise(payload, parts)?;
-    Ok(respond(event, payload, default_threshold, workers))
+    Ok(respond(event, payload, default_threshold, workers, started))
 }
 
 /// The response to a recognised event.
@@ -119,11 +153,15 @@ fn respond(
     payload: &[u8],
     default_threshold: &Threshold,
     workers: usize,
+    started: Instant,
 ) -> Response {
+    let recognised = started.elapsed();
     let threshold = event.threshold.as_ref().unwrap_or(default_threshold);
     let (high_frequency_count, indices) =
         count(&event.items, threshold, payload, event.include_indices);
-    Response {
+    let counted = started.elapsed();
+    let items = event.items.timings;
+    let mut response = Response {
         high_frequency_count,
         total_items: event.items.len(),
         // Threshold::parse accepted the literal as exactly one JSON number.
@@ -132,7 +170,16 @@ fn respond(
         workers,
         high_frequency_indices: indices,
         form: Some(event.form),
-    }
+        phases: Phases::default(),
+    };
+    response.phases = Phases {
+        receive: Duration::ZERO,
+        recognise: recognised.saturating_sub(items.total()),
+        split: items.split,
+        parse_and_check: items.parse + (counted - recognised),
+        reassemble: items.reassemble + started.elapsed().saturating_sub(counted),
+    };
+    response
 }
 
 /// Counts the items above `threshold`, and lists their indices when asked.
@@ -187,18 +234,26 @@ impl FrequencyFanout {
 
     /// Processes a payload, blocking the calling thread (local mode).
     pub fn process_blocking(&self, payload: &[u8], request_id: &str) -> Answer {
+        let received = Instant::now();
         if payload.len() < INLINE_BELOW_BYTES {
-            return self.answer_caught(payload, 1, request_id);
+            return self
+                .answer_caught(payload, 1, request_id)
+                .received(received);
         }
-        self.pool
-            .install(|| self.answer_caught(payload, self.workers(), request_id))
+        self.pool.install(|| {
+            self.answer_caught(payload, self.workers(), request_id)
+                .received(received)
+        })
     }
 
     /// Processes a payload on the pool and awaits the answer, leaving the async runtime's
     /// thread free (Lambda mode).
     pub async fn process(&self, payload: Bytes, request_id: &str) -> Answer {
+        let received = Instant::now();
         if payload.len() < INLINE_BELOW_BYTES {
-            return self.answer_caught(&payload, 1, request_id);
+            return self
+                .answer_caught(&payload, 1, request_id)
+                .received(received);
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let threshold = self.config.default_threshold.clone();
@@ -206,7 +261,8 @@ impl FrequencyFanout {
         let request_id = request_id.to_string();
         self.pool.spawn(move || {
             let answer =
-                catch_panic(|| answer(&payload, workers, &threshold, workers, &request_id));
+                catch_panic(|| answer(&payload, workers, &threshold, workers, &request_id))
+                    .received(received);
             // The receiver is gone only if the invocation was dropped; nobody is left to tell.
             let _ = sender.send(answer);
         });

@@ -19,6 +19,7 @@ use tokio::task::futures::TaskLocalFuture;
 
 use crate::error::FunctionError;
 use crate::handler::{FrequencyFanout, Reply};
+use crate::observability::{self, Metrics};
 
 tokio::task_local! {
     /// The raw payload of the invocation whose handler future is being polled.
@@ -27,8 +28,11 @@ tokio::task_local! {
 
 /// Serves invocations until the Runtime API goes away. Needs the Lambda environment
 /// (`AWS_LAMBDA_RUNTIME_API` and the function's variables), which lambda_runtime requires.
-pub async fn serve(function: &FrequencyFanout) -> Result<(), lambda_runtime::Error> {
-    let handler = service_fn(move |event: LambdaEvent<()>| handle(function, event));
+pub async fn serve(
+    function: &FrequencyFanout,
+    metrics: Option<&Metrics>,
+) -> Result<(), lambda_runtime::Error> {
+    let handler = service_fn(move |event: LambdaEvent<()>| handle(function, metrics, event));
     Runtime::new(handler)
         .layer(TracingLayer::new())
         .layer(RawPayloadLayer)
@@ -40,6 +44,7 @@ pub async fn serve(function: &FrequencyFanout) -> Result<(), lambda_runtime::Err
 /// line, and returns the response or the typed error that becomes the Lambda `errorType`.
 async fn handle(
     function: &FrequencyFanout,
+    metrics: Option<&Metrics>,
     event: LambdaEvent<()>,
 ) -> Result<Reply, FunctionError> {
     let started = Instant::now();
@@ -47,9 +52,10 @@ async fn handle(
     let payload = RAW_PAYLOAD
         .try_with(Bytes::clone)
         .expect("RawPayloadLayer is installed outermost in serve()");
-    let bytes = payload.len();
-    let answer = function.process(payload, &event.context.request_id).await;
-    crate::logging::invocation(&event.context.request_id, bytes, &answer, started.elapsed());
+    let answer = function
+        .process(payload.clone(), &event.context.request_id)
+        .await;
+    observability::record_invocation(&answer, &payload, started.elapsed(), metrics);
     answer.into_reply()
 }
 

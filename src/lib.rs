@@ -15,7 +15,7 @@
 //! | answer out: count, indices, response | [`handler`] |
 //!
 //! Configuration is read once at init by [`config`]; errors and their Lambda `errorType`
-//! live in [`error`]; logs in [`logging`].
+//! live in [`error`]; logs and metrics in [`observability`].
 
 pub mod config;
 pub mod error;
@@ -27,8 +27,8 @@ pub mod item;
 pub mod json;
 pub mod lambda;
 pub mod local;
-pub mod logging;
 pub mod number;
+pub mod observability;
 pub mod sample;
 
 pub use config::Config;

@@ -59,8 +59,12 @@ pub fn run(function: &FrequencyFanout, source: &Source) -> ExitCode {
         }
     };
     let started = Instant::now();
+    // The same span the Lambda runtime opens per invocation, so that logs look alike.
+    let span = tracing::info_span!("invocation", requestId = LOCAL_REQUEST_ID);
+    let _entered = span.enter();
     let answer = function.process_blocking(&payload, LOCAL_REQUEST_ID);
-    crate::logging::invocation(LOCAL_REQUEST_ID, payload.len(), &answer, started.elapsed());
+    // No metrics line: local mode's stdout carries only the answer.
+    crate::observability::record_invocation(&answer, &payload, started.elapsed(), None);
     // An HTTP request event is answered with an HTTP response, even for a rejected body: the
     // invocation itself succeeded, as it would in Lambda.
     let (json, code) = match &answer.into_reply() {

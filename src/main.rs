@@ -4,22 +4,22 @@
 use std::process::ExitCode;
 
 use frequency_fanout::local::{self, Command};
-use frequency_fanout::{logging, Config, FrequencyFanout};
+use frequency_fanout::{observability, Config, FrequencyFanout};
 
 fn main() -> ExitCode {
-    logging::init();
+    observability::init();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
+            // One line, in the configured log format, naming the variable and its value.
             tracing::error!("invalid configuration: {error}");
-            eprintln!("frequency-fanout: invalid configuration: {error}");
             return ExitCode::from(2);
         }
     };
     let function = match FrequencyFanout::new(config) {
         Ok(function) => function,
         Err(error) => {
-            eprintln!("frequency-fanout: cannot start the worker pool: {error}");
+            tracing::error!("cannot start the worker pool: {error}");
             return ExitCode::from(2);
         }
     };
@@ -51,11 +51,12 @@ fn serve_lambda(function: &FrequencyFanout) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("frequency-fanout: cannot start the async runtime: {error}");
+            tracing::error!("cannot start the async runtime: {error}");
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(frequency_fanout::lambda::serve(function)) {
+    let metrics = observability::Metrics::from_env();
+    match runtime.block_on(frequency_fanout::lambda::serve(function, metrics.as_ref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("the Lambda runtime stopped: {error}");
