@@ -53,5 +53,37 @@ fn process(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, process);
+/// Where handing an event to the pool starts to pay: the same events processed inline on the
+/// calling thread (one part) and handed to a pool of the machine's width, as `process` does
+/// above `INLINE_BELOW_BYTES`.
+fn crossover(c: &mut Criterion) {
+    let threshold = Threshold::parse("10").expect("10 is a number");
+    let width = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(width)
+        .build()
+        .expect("pool");
+    let sizes: &[usize] = if std::env::var_os("FANOUT_BENCH_TINY").is_some() {
+        &[10]
+    } else {
+        &[10, 50, 100, 200, 300, 500, 1_000, 2_000]
+    };
+    for &items in sizes {
+        let payload = sample::event(items);
+        let mut group = c.benchmark_group(format!("crossover/{}B", payload.len()));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        group.bench_function("inline", |b| {
+            b.iter(|| evaluate(&payload, 1, &threshold, width).expect("valid event"))
+        });
+        group.bench_function("pool", |b| {
+            b.iter(|| {
+                pool.install(|| evaluate(&payload, width, &threshold, width))
+                    .expect("valid event")
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, process, crossover);
 criterion_main!(benches);
