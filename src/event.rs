@@ -551,3 +551,195 @@ fn check_utf8_outside(payload: &[u8], arrays: &[(usize, usize)]) -> Result<(), M
     }
     json::check_utf8(payload, pos, payload.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::number::Frequency;
+
+    fn event(text: &str) -> Event {
+        recognise(text.as_bytes(), 1).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn rejection(text: &str) -> String {
+        match recognise(text.as_bytes(), 1) {
+            Ok(_) => panic!("{text} was accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn frequencies(event: &Event) -> Vec<Frequency> {
+        event.items.iter().copied().collect()
+    }
+
+    #[test]
+    fn the_three_forms() {
+        let direct = event(
+            r#"{"items": [{"frequency": 1}], "threshold": 0.5, "include_indices": true, "x": [1]}"#,
+        );
+        assert_eq!(direct.form, EventForm::Direct);
+        assert_eq!(frequencies(&direct), vec![Frequency::Int(1)]);
+        assert_eq!(direct.threshold.unwrap().literal(), "0.5");
+        assert!(direct.include_indices);
+
+        let bare = event(r#" [ {"frequency": 2} , {"frequency": 3.5} ] "#);
+        assert_eq!(bare.form, EventForm::BareArray);
+        assert_eq!(
+            frequencies(&bare),
+            vec![Frequency::Int(2), Frequency::Float(3.5)]
+        );
+        assert!(bare.threshold.is_none() && !bare.include_indices);
+
+        let batch = event(
+            r#"{"Items": [{"frequency": 4}], "BatchInput": {"threshold": 3, "include_indices": false, "other": {}}}"#,
+        );
+        assert_eq!(batch.form, EventForm::StepFunctionsBatch);
+        assert_eq!(batch.threshold.unwrap().literal(), "3");
+
+        let batch_defaults = event(r#"{"Items": []}"#);
+        assert_eq!(batch_defaults.form, EventForm::StepFunctionsBatch);
+        assert!(batch_defaults.items.is_empty());
+    }
+
+    #[test]
+    fn the_options_of_the_form_not_taken_are_ignored() {
+        let direct = event(r#"{"items": [], "BatchInput": {"threshold": "x"}, "Items": 5}"#);
+        assert_eq!(direct.form, EventForm::Direct);
+        assert!(direct.threshold.is_none());
+        let batch = event(r#"{"threshold": "x", "include_indices": 3, "Items": []}"#);
+        assert_eq!(batch.form, EventForm::StepFunctionsBatch);
+        assert!(batch.threshold.is_none());
+    }
+
+    #[test]
+    fn a_repeated_member_counts_once_the_last_time() {
+        let direct =
+            event(r#"{"threshold": 1, "items": [{"frequency": 1}], "threshold": 2, "items": []}"#);
+        assert_eq!(direct.threshold.unwrap().literal(), "2");
+        assert!(direct.items.is_empty());
+    }
+
+    #[test]
+    fn each_rejection_names_its_path() {
+        let cases = [
+            ("", "$: malformed JSON"),
+            ("{\"items\": [", "items: malformed JSON"),
+            (
+                "{\"items\": [{\"frequency\": 1}, {\"frequency\": }]}",
+                "items[1]: malformed JSON",
+            ),
+            (
+                "{\"items\": []} x",
+                "$: malformed JSON: trailing characters",
+            ),
+            ("17", "$: expected an object or an array, found a number"),
+            ("null", "$: expected an object or an array, found null"),
+            ("{\"data\": []}", "items: expected an array of items"),
+            (
+                "{\"items\": \"all\"}",
+                "items: expected an array, found a string",
+            ),
+            (
+                "{\"Items\": {}}",
+                "Items: expected an array, found an object",
+            ),
+            (
+                "{\"items\": [{\"frequency\": 1}, 2]}",
+                "items[1]: expected an object with a numeric \"frequency\" member, found a number",
+            ),
+            (
+                "[[]]",
+                "[0]: expected an object with a numeric \"frequency\" member, found an array",
+            ),
+            (
+                "{\"items\": [{}]}",
+                "items[0].frequency: expected a number, found no \"frequency\" member",
+            ),
+            (
+                "{\"items\": [{\"frequency\": null}]}",
+                "items[0].frequency: expected a number, found null",
+            ),
+            (
+                "{\"Items\": [{\"frequency\": \"1\"}]}",
+                "Items[0].frequency: expected a number, found a string",
+            ),
+            (
+                "[{\"frequency\": false}]",
+                "[0].frequency: expected a number, found a boolean",
+            ),
+            (
+                "[{\"frequency\": [1]}]",
+                "[0].frequency: expected a number, found an array",
+            ),
+            (
+                "[{\"frequency\": {}}]",
+                "[0].frequency: expected a number, found an object",
+            ),
+            (
+                "[{\"frequency\": 1, \"frequency\": 1}]",
+                "[0].frequency: expected one \"frequency\" member, found a second one",
+            ),
+            (
+                "{\"items\": [], \"threshold\": \"10\"}",
+                "threshold: expected a number, found a string",
+            ),
+            (
+                "{\"items\": [], \"include_indices\": 1}",
+                "include_indices: expected a boolean, found a number",
+            ),
+            (
+                "{\"Items\": [], \"BatchInput\": {\"threshold\": true}}",
+                "BatchInput.threshold: expected a number, found a boolean",
+            ),
+            (
+                "{\"Items\": [], \"BatchInput\": {\"include_indices\": null}}",
+                "BatchInput.include_indices: expected a boolean, found null",
+            ),
+            (
+                "{\"Items\": [], \"BatchInput\": []}",
+                "BatchInput: expected an object, found an array",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = rejection(text);
+            assert!(message.starts_with(expected), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn malformed_json_outranks_a_rejected_value_and_the_first_in_the_text_wins() {
+        assert!(
+            rejection(r#"{"items": [{"frequency": "x"}], "threshold": tru}"#)
+                .starts_with("threshold: malformed JSON")
+        );
+        assert!(
+            rejection(r#"{"threshold": "x", "items": [{"frequency": "x"}]}"#)
+                .starts_with("threshold: expected a number")
+        );
+        assert!(
+            rejection(r#"{"items": [{"frequency": "x"}], "threshold": "x"}"#)
+                .starts_with("items[0].frequency")
+        );
+    }
+
+    #[test]
+    fn http_envelopes_are_recognised_only_when_asked_for() {
+        let v2 = r#"{"version": "2.0", "requestContext": {"http": {"method": "POST"}}, "body": "[]", "items": []}"#;
+        assert!(matches!(
+            recognise_request(v2.as_bytes(), 1),
+            Ok(Recognised::Http(HttpFormat::V2))
+        ));
+        let v1 = r#"{"httpMethod": "POST", "requestContext": {}, "body": "[]"}"#;
+        assert!(matches!(
+            recognise_request(v1.as_bytes(), 1),
+            Ok(Recognised::Http(HttpFormat::V1))
+        ));
+        // HTTP-looking, but no envelope: a direct event.
+        let direct = r#"{"headers": {}, "body": "x", "httpMethod": "POST", "items": []}"#;
+        assert!(matches!(
+            recognise_request(direct.as_bytes(), 1),
+            Ok(Recognised::Event(_))
+        ));
+        assert_eq!(event(v2).form, EventForm::Direct);
+    }
+}
