@@ -1,29 +1,46 @@
 //! Lambda mode: serving invocations through the Runtime API with lambda_runtime.
 //!
-//! lambda_runtime deserializes every payload before the handler runs, through
+//! lambda_runtime deserializes every payload before a handler runs, through
 //! serde_path_to_error, which halves serde_json's speed and would read the whole event once
-//! before the pool reads it again. [`RawPayloadLayer`] sits outermost in the runtime's tower
-//! stack, where an invocation is still its raw `Bytes`: it swaps the body for `null` (the
-//! handler takes `LambdaEvent<()>`, so the runtime's serde pass reads four bytes) and hands
-//! the raw bytes to the handler's future through a tokio task-local. The handler then sends
-//! them to the pool, which parses them once, in parallel.
+//! before the pool reads it again. So the function runs in a tower layer, [`FunctionLayer`],
+//! placed where an invocation is still its raw `Bytes`:
+//!
+//! - it takes the raw payload, sends it to the pool ([`FrequencyFanout::process`]) and awaits
+//!   the answer, leaving the runtime's thread free;
+//! - a successful answer goes back through lambda_runtime: the layer hands it to the runtime's
+//!   handler through a tokio task-local, with the body swapped for `null` so the runtime's serde
+//!   pass reads four bytes, and the runtime posts it to `/response`;
+//! - a failed invocation is posted to `/error` by the layer itself, because lambda_runtime 1.5
+//!   always sends `Lambda-Runtime-Function-Error-Type: unhandled` and logs every handler error at
+//!   ERROR level; here the header carries the real `errorType` (`InvalidEvent`), and a rejected
+//!   event logs the one WARN line of its summary.
 
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use lambda_runtime::tower::{Layer, Service};
-use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, LambdaInvocation, Runtime};
-use tokio::task::futures::TaskLocalFuture;
+use lambda_runtime::{
+    layers::TracingLayer, service_fn, Diagnostic, LambdaEvent, LambdaInvocation, Runtime,
+};
+use lambda_runtime_api_client::body::Body;
+use lambda_runtime_api_client::{build_request, BoxError, PooledClient};
 
 use crate::error::FunctionError;
 use crate::handler::{FrequencyFanout, Reply};
 use crate::observability::{self, Metrics};
 
+/// The header that tells the Runtime API the type of a function error.
+pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
+
 tokio::task_local! {
-    /// The raw payload of the invocation whose handler future is being polled.
-    static RAW_PAYLOAD: Bytes;
+    /// The reply of the invocation whose runtime handler is being polled.
+    static REPLY: RefCell<Option<Reply>>;
 }
 
 /// Serves invocations until the Runtime API goes away. Needs the Lambda environment
@@ -32,69 +49,115 @@ pub async fn serve(
     function: &FrequencyFanout,
     metrics: Option<&Metrics>,
 ) -> Result<(), lambda_runtime::Error> {
-    let handler = service_fn(move |event: LambdaEvent<()>| handle(function, metrics, event));
+    // The runtime's handler only returns the reply the layer computed.
+    let handler = service_fn(|_: LambdaEvent<()>| async {
+        let reply = REPLY
+            .try_with(|reply| reply.borrow_mut().take())
+            .ok()
+            .flatten();
+        // The layer scopes every call with the reply it computed; without it this is a bug.
+        Ok::<Reply, Infallible>(
+            reply.expect("FunctionLayer sets the reply before the handler runs"),
+        )
+    });
+    let errors = Arc::new(PooledClient::builder().build());
     Runtime::new(handler)
+        .layer(FunctionLayer {
+            function,
+            metrics,
+            errors,
+        })
+        // Outermost, so that the invocation's span (request id, X-Ray trace id) covers the work.
         .layer(TracingLayer::new())
-        .layer(RawPayloadLayer)
         .run()
         .await
 }
 
-/// The handler: takes the raw payload the layer set aside, processes it on the pool, logs one
-/// line, and returns the response or the typed error that becomes the Lambda `errorType`.
-async fn handle(
-    function: &FrequencyFanout,
-    metrics: Option<&Metrics>,
-    event: LambdaEvent<()>,
-) -> Result<Reply, FunctionError> {
-    let started = Instant::now();
-    // The layer scopes every handler future it calls; without it this would be a wiring bug.
-    let payload = RAW_PAYLOAD
-        .try_with(Bytes::clone)
-        .expect("RawPayloadLayer is installed outermost in serve()");
-    let answer = function
-        .process(payload.clone(), &event.context.request_id)
-        .await;
-    observability::record_invocation(&answer, &payload, started.elapsed(), metrics);
-    answer.into_reply()
+/// Tower layer that runs the function on the raw payload; see the module's documentation.
+pub struct FunctionLayer<'a> {
+    function: &'a FrequencyFanout,
+    metrics: Option<&'a Metrics>,
+    /// A Runtime API client of its own, for `/error`.
+    errors: Arc<PooledClient>,
 }
 
-/// Tower layer that keeps the raw payload away from lambda_runtime's deserializer.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RawPayloadLayer;
-
-impl<S> Layer<S> for RawPayloadLayer {
-    type Service = RawPayloadService<S>;
+impl<'a, S> Layer<S> for FunctionLayer<'a> {
+    type Service = FunctionService<'a, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RawPayloadService { inner }
+        FunctionService {
+            inner,
+            function: self.function,
+            metrics: self.metrics,
+            errors: self.errors.clone(),
+        }
     }
 }
 
-/// See [`RawPayloadLayer`].
-#[derive(Clone, Debug)]
-pub struct RawPayloadService<S> {
+/// See [`FunctionLayer`].
+pub struct FunctionService<'a, S> {
     inner: S,
+    function: &'a FrequencyFanout,
+    metrics: Option<&'a Metrics>,
+    errors: Arc<PooledClient>,
 }
 
-impl<S> Service<LambdaInvocation> for RawPayloadService<S>
+impl<'a, S> Service<LambdaInvocation> for FunctionService<'a, S>
 where
-    S: Service<LambdaInvocation, Response = ()>,
-    S::Future: Future<Output = Result<(), S::Error>>,
+    S: Service<LambdaInvocation, Response = (), Error = BoxError> + Clone + 'a,
+    S::Future: 'a,
 {
     type Response = ();
-    type Error = S::Error;
-    type Future = TaskLocalFuture<Bytes, S::Future>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + 'a>>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
-        let payload = std::mem::replace(&mut invocation.body, Bytes::from_static(b"null"));
-        // The inner services only build the handler's future here; its body, which reads the
-        // task-local, runs when the future is polled inside the scope below.
-        let future = self.inner.call(invocation);
-        RAW_PAYLOAD.scope(payload, future)
+        // The service that was polled ready handles this call; a clone takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (function, metrics, errors) = (self.function, self.metrics, self.errors.clone());
+        Box::pin(async move {
+            let started = Instant::now();
+            let payload = std::mem::replace(&mut invocation.body, Bytes::from_static(b"null"));
+            let request_id = invocation.context.request_id.clone();
+            let answer = function.process(payload.clone(), &request_id).await;
+            observability::record_invocation(&answer, &payload, started.elapsed(), metrics);
+            match answer.into_reply() {
+                Ok(reply) => {
+                    REPLY
+                        .scope(RefCell::new(Some(reply)), inner.call(invocation))
+                        .await
+                }
+                Err(error) => post_error(&errors, &request_id, error).await,
+            }
+        })
+    }
+}
+
+/// Posts a failed invocation to `/error`, with its `errorType` in the body and the header.
+async fn post_error(
+    client: &PooledClient,
+    request_id: &str,
+    error: FunctionError,
+) -> Result<(), BoxError> {
+    let error_type = error.error_type();
+    let body = serde_json::to_vec(&Diagnostic::from(error))?;
+    let request = build_request()
+        .method("POST")
+        .uri(format!("/2018-06-01/runtime/invocation/{request_id}/error"))
+        .header(ERROR_TYPE_HEADER, error_type)
+        .header("content-type", "application/json")
+        .body(Body::from(body))?;
+    let response = client.call(request).await?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        let status = response.status();
+        tracing::error!(%status, "the Runtime API refused the error report");
+        Err(format!("the Runtime API answered {status} to the error report").into())
     }
 }

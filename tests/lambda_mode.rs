@@ -268,12 +268,11 @@ fn a_rejected_event_does_not_stop_the_process() {
     let error = function.invoke(read(&rejected.event));
     assert_rejected(&error, &rejected.expected, "rejected/frequency_string.json");
     assert_eq!(json(&error)["errorType"], "InvalidEvent");
-    // lambda_runtime 1.5 posts every handler error with `Lambda-Runtime-Function-Error-Type:
-    // unhandled` whatever the Diagnostic says; the errorType callers see is the body's.
-    let header = error.error_type.clone().unwrap_or_default();
-    assert!(
-        header == "InvalidEvent" || header == "unhandled",
-        "unexpected Lambda-Runtime-Function-Error-Type {header:?}"
+    // The function posts its own errors so that the header names the real errorType.
+    assert_eq!(
+        error.error_type.as_deref(),
+        Some("InvalidEvent"),
+        "Lambda-Runtime-Function-Error-Type"
     );
 
     let third = function.invoke(read(&basic.event));
@@ -477,6 +476,9 @@ fn json_logs_are_json_lines_with_a_level_and_one_summary_per_invocation() {
         error.request_id,
         text()
     );
+    // A caller's bad input is not the function's error: nothing above WARN is logged for it.
+    let errors = logs.iter().filter(|l| l["level"] == "ERROR").count();
+    assert_eq!(errors, 0, "no ERROR line expected:\n{}", text());
 }
 
 #[test]

@@ -25,7 +25,11 @@ pub fn release_binary() -> &'static Path {
             .map(PathBuf::from)
             .unwrap_or_else(|| root().join("target"));
         let binary = target.join("release").join("frequency-fanout");
-        assert!(binary.is_file(), "no release binary at {}", binary.display());
+        assert!(
+            binary.is_file(),
+            "no release binary at {}",
+            binary.display()
+        );
         binary
     })
 }
@@ -59,16 +63,18 @@ fn collect(dir: &Path, found: &mut Vec<Example>) {
             continue;
         }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".json") else { continue };
+        let Some(stem) = name.strip_suffix(".json") else {
+            continue;
+        };
         if stem.ends_with(".expected") {
             continue;
         }
         let expected_path = path.with_file_name(format!("{stem}.expected.json"));
-        let expected: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(&expected_path)
-                .unwrap_or_else(|_| panic!("{} has no {}", path.display(), expected_path.display())),
-        )
-        .expect("expected output is JSON");
+        let expected: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&expected_path).unwrap_or_else(|_| {
+                panic!("{} has no {}", path.display(), expected_path.display())
+            }))
+            .expect("expected output is JSON");
         let rejected = expected.get("errorType").is_some();
         let relative = path.strip_prefix(root().join("events")).unwrap();
         found.push(Example {
