@@ -115,6 +115,10 @@ impl fmt::Display for InvalidEvent {
 
 impl std::error::Error for InvalidEvent {}
 
+/// The `errorType` of a configuration that stops the function at init (see
+/// [`crate::config::ConfigError`]), reported to the Runtime API's `/init/error`.
+pub const INVALID_CONFIGURATION: &str = "InvalidConfiguration";
+
 /// Every way an invocation can fail.
 #[derive(Debug)]
 pub enum FunctionError {

@@ -271,6 +271,8 @@ fn last_non_whitespace(payload: &[u8], before: usize) -> Option<usize> {
 /// Parses items from `start` (an item's first byte) until the array ends or the next item
 /// starts at or beyond `limit`, then checks that the bytes it covered are UTF-8.
 fn run(payload: &[u8], start: usize, limit: usize) -> Run {
+    #[cfg(feature = "fault-injection")]
+    fault_injection::panic_if_marked(&payload[start..limit.min(payload.len())]);
     let mut frequencies = Vec::new();
     let end = parse_run(payload, start, limit, &mut frequencies);
     let covered = match &end {
@@ -367,6 +369,24 @@ fn skip_rest_of_array(payload: &[u8], mut pos: usize) -> Result<usize, (usize, M
                 );
                 return Err((skipped, malformed));
             }
+        }
+    }
+}
+
+/// A test-only hook, compiled only with the `fault-injection` feature: a part whose bytes hold
+/// the marker panics on its pool worker, so tests can prove that a panic fails one invocation
+/// and nothing else.
+#[cfg(feature = "fault-injection")]
+mod fault_injection {
+    /// The text that makes a worker panic.
+    pub const PANIC_MARKER: &[u8] = b"fault-injection: panic in worker";
+
+    pub fn panic_if_marked(part: &[u8]) {
+        if part
+            .windows(PANIC_MARKER.len())
+            .any(|window| window == PANIC_MARKER)
+        {
+            panic!("fault injection: a worker panicked while parsing its part");
         }
     }
 }

@@ -161,3 +161,31 @@ async fn post_error(
         Err(format!("the Runtime API answered {status} to the error report").into())
     }
 }
+
+/// Reports an init failure to the Runtime API's `/init/error`, as the Runtime API asks of a
+/// function that cannot start; Lambda then shows `error_type` and `message` to the caller.
+/// Best effort: the process exits non-zero either way.
+pub fn report_init_error(error_type: &str, message: &str) {
+    let report = async {
+        let client = PooledClient::builder().build();
+        let body = serde_json::to_vec(&Diagnostic {
+            error_type: error_type.into(),
+            error_message: message.into(),
+        })?;
+        let request = build_request()
+            .method("POST")
+            .uri("/2018-06-01/runtime/init/error")
+            .header(ERROR_TYPE_HEADER, error_type)
+            .header("content-type", "application/json")
+            .body(Body::from(body))?;
+        client.call(request).await.map(|_| ())
+    };
+    let outcome: Result<(), BoxError> = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(BoxError::from)
+        .and_then(|runtime| runtime.block_on(report));
+    if let Err(error) = outcome {
+        tracing::warn!("could not report the init error to the Runtime API: {error}");
+    }
+}

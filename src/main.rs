@@ -6,13 +6,37 @@ use std::process::ExitCode;
 use frequency_fanout::local::{self, Command};
 use frequency_fanout::{observability, Config, FrequencyFanout};
 
+/// Lambda mode when the Runtime API is given; lambda_runtime panics without the Lambda
+/// environment, so local mode must be decided before it is reached.
+fn lambda_mode() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
 fn main() -> ExitCode {
     observability::init();
+    // A panic is reported as one log line (the invocation it happened in fails with
+    // errorType WorkerPanic and the process goes on), not as multi-line text on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        tracing::error!(location, "panic: {message}");
+    }));
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
             // One line, in the configured log format, naming the variable and its value.
             tracing::error!("invalid configuration: {error}");
+            if lambda_mode() {
+                frequency_fanout::lambda::report_init_error(
+                    frequency_fanout::error::INVALID_CONFIGURATION,
+                    &format!("invalid configuration: {error}"),
+                );
+            }
             return ExitCode::from(2);
         }
     };
@@ -24,8 +48,7 @@ fn main() -> ExitCode {
         }
     };
 
-    // lambda_runtime panics without the Lambda environment, so local mode must decide first.
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if lambda_mode() {
         serve_lambda(&function)
     } else {
         let args: Vec<String> = std::env::args().skip(1).collect();
