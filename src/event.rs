@@ -100,7 +100,9 @@ fn recognise_any(
     parts: usize,
     envelopes: bool,
 ) -> Result<Recognised, InvalidEvent> {
-    let start = json::skip_whitespace(payload, 0);
+    // A UTF-8 byte order mark before the text is skipped, as RFC 8259 (section 8.1) allows
+    // and Python's json.loads does for bytes.
+    let start = json::skip_whitespace(payload, bom_length(payload));
     match payload.get(start) {
         Some(b'{') => recognise_object(payload, start, parts, envelopes),
         Some(b'[') => {
@@ -131,6 +133,15 @@ fn recognise_any(
                 },
             })
         }
+    }
+}
+
+/// The length of a leading UTF-8 byte order mark: 3 or 0.
+fn bom_length(payload: &[u8]) -> usize {
+    if payload.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
     }
 }
 
@@ -720,6 +731,14 @@ mod tests {
             rejection(r#"{"items": [{"frequency": "x"}], "threshold": "x"}"#)
                 .starts_with("items[0].frequency")
         );
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let with_bom = b"\xEF\xBB\xBF{\"items\": [{\"frequency\": 11}]}";
+        let event = recognise(with_bom, 1).expect("a BOM before the text is allowed");
+        assert_eq!(frequencies(&event), vec![Frequency::Int(11)]);
+        assert!(recognise(b"{\"items\": []}\xEF\xBB\xBF", 1).is_err());
     }
 
     #[test]
