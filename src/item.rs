@@ -63,15 +63,22 @@ impl ItemFault {
 ///
 /// Most items are flat objects of short plain strings and numbers, which [`scan_flat_item`]
 /// reads at several times serde_json's speed; anything else (escapes, syntax errors, items
-/// that are not objects) is parsed by serde_json, which also words every error.
+/// that are not objects) is parsed by serde_json, which also words every error. `depth` is the
+/// number of arrays and objects around the item: nesting beyond [`json::MAX_DEPTH`] in all is
+/// malformed.
 #[inline]
 pub fn parse_item(
     payload: &[u8],
     pos: usize,
+    depth: usize,
 ) -> Result<(Result<Frequency, ItemFault>, usize), Malformed> {
-    match scan_flat_item(payload, pos) {
+    match scan_flat_item(payload, pos, depth) {
         Some(found) => Ok(found),
-        None => parse_item_with_serde(payload, pos),
+        None => {
+            let (frequency, end) = parse_item_with_serde(payload, pos)?;
+            json::check_depth(payload, pos, end, depth)?;
+            Ok((frequency, end))
+        }
     }
 }
 
@@ -80,6 +87,16 @@ pub fn parse_item_with_serde(
     payload: &[u8],
     pos: usize,
 ) -> Result<(Result<Frequency, ItemFault>, usize), Malformed> {
+    let start = json::skip_whitespace(payload, pos);
+    if let Some(&first) = payload.get(start).filter(|&&b| b != b'{') {
+        // Not an object: skipped without being read as a value, since a number beyond the
+        // double range (valid JSON, infinity in Python) would fail serde_json's f64 parse.
+        let (_, end) = json::parse_value::<IgnoredAny>(payload, start)?;
+        return Ok((
+            Err(ItemFault::NotAnObject(JsonKind::of_first_byte(first))),
+            end,
+        ));
+    }
     let (shape, end) = json::parse_value::<ItemShape<'_>>(payload, pos)?;
     let frequency = match shape {
         ItemShape::NotAnObject(kind) => Err(ItemFault::NotAnObject(kind)),
@@ -114,7 +131,11 @@ pub fn parse_item_with_serde(
 /// scanner only ever accepts what serde_json accepts, with the same result. The UTF-8 of the
 /// bytes is checked per part by the caller, as for serde_json's skipped strings.
 #[inline]
-fn scan_flat_item(p: &[u8], pos: usize) -> Option<(Result<Frequency, ItemFault>, usize)> {
+fn scan_flat_item(
+    p: &[u8],
+    pos: usize,
+    depth: usize,
+) -> Option<(Result<Frequency, ItemFault>, usize)> {
     if *p.get(pos)? != b'{' {
         return None;
     }
@@ -163,7 +184,12 @@ fn scan_flat_item(p: &[u8], pos: usize) -> Option<(Result<Frequency, ItemFault>,
             b't' => literal_end(p, value, b"true")?,
             b'f' => literal_end(p, value, b"false")?,
             b'n' => literal_end(p, value, b"null")?,
-            b'{' | b'[' => skip_with_serde(p, value)?,
+            b'{' | b'[' => {
+                // Nested too deep: serde_json's fallback reports it.
+                let end = skip_with_serde(p, value)?;
+                json::check_depth(p, value, end, depth + 1).ok()?;
+                end
+            }
             _ => return None,
         };
         if is_frequency {
@@ -419,7 +445,7 @@ mod tests {
     use super::*;
 
     fn item(text: &str) -> Result<Frequency, ItemFault> {
-        let (frequency, end) = parse_item(text.as_bytes(), 0).expect("well-formed");
+        let (frequency, end) = parse_item(text.as_bytes(), 0, 0).expect("well-formed");
         assert_eq!(end, text.len());
         frequency
     }
@@ -476,8 +502,8 @@ mod tests {
 
     #[test]
     fn malformed_items_are_syntax_errors() {
-        assert!(parse_item(br#"{"frequency": 1"#, 0).is_err());
-        assert!(parse_item(br#"{"frequency": 01}"#, 0).is_err());
+        assert!(parse_item(br#"{"frequency": 1"#, 0, 0).is_err());
+        assert!(parse_item(br#"{"frequency": 01}"#, 0, 0).is_err());
     }
 }
 
@@ -527,10 +553,10 @@ b"}"#,
         for case in cases {
             let payload = case.as_bytes();
             let serde = parse_item_with_serde(payload, 0);
-            if let Some(fast) = scan_flat_item(payload, 0) {
+            if let Some(fast) = scan_flat_item(payload, 0, 0) {
                 assert_eq!(Ok(fast), serde, "{case}");
             }
-            assert_eq!(parse_item(payload, 0), serde, "{case}");
+            assert_eq!(parse_item(payload, 0, 0), serde, "{case}");
         }
     }
 }
