@@ -58,7 +58,10 @@ fn every_example_through_cargo_lambda_watch_and_invoke() {
         let expected = common::expected_at(example, WORKERS);
         let invoked = watch.invoke(&cargo_lambda, &example.event, timeout);
         if let Err(problem) = check_invoke(example, &expected, &invoked) {
-            failures.push(format!("{} via cargo lambda invoke: {problem}", example.name));
+            failures.push(format!(
+                "{} via cargo lambda invoke: {problem}",
+                example.name
+            ));
         }
         let payload = std::fs::read(&example.event).expect("the example is readable");
         match watch.post(&payload) {
@@ -105,7 +108,9 @@ fn check_invoke(
         // the caller delivers the bytes and checks the function's answer.
         let refused = !invoked.status.success()
             && invoked.stderr.contains("error reading data file")
-            && invoked.stderr.contains("stream did not contain valid UTF-8");
+            && invoked
+                .stderr
+                .contains("stream did not contain valid UTF-8");
         return if refused {
             Ok(())
         } else {
@@ -175,7 +180,10 @@ fn cargo_lambda() -> PathBuf {
             .stdin(Stdio::null())
             .status()
             .expect("scripts/install-tools runs");
-        assert!(status.success(), "scripts/install-tools cargo-lambda failed: {status}");
+        assert!(
+            status.success(),
+            "scripts/install-tools cargo-lambda failed: {status}"
+        );
     }
     assert!(binary.is_file(), "no cargo-lambda at {}", binary.display());
     binary
@@ -218,8 +226,8 @@ struct Watch {
 impl Watch {
     fn start(cargo_lambda: &Path) -> Watch {
         let port = free_port();
-        let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("cargo-lambda-watch-{port}.log"));
+        let log =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cargo-lambda-watch-{port}.log"));
         let log_file = File::create(&log).expect("creating the watch log");
         // `cargo lambda watch` is what `cargo-lambda lambda watch` runs when cargo finds the
         // subcommand on PATH; calling the binary directly pins the one in .venv/bin.
@@ -428,7 +436,11 @@ fn descendants(root: u32) -> Vec<Process> {
     let mut all = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            {
                 if let Some((parent, start)) = proc_stat(pid) {
                     all.push((pid, parent, start));
                 }
