@@ -552,15 +552,20 @@ fn walk_object(
     }
 }
 
-/// Checks UTF-8 everywhere except inside the items arrays, whose workers checked their bytes.
+/// Checks UTF-8 and nesting depth everywhere except inside the items arrays, whose workers
+/// checked their bytes.
 fn check_utf8_outside(payload: &[u8], arrays: &[(usize, usize)]) -> Result<(), Malformed> {
     let mut pos = 0;
-    // Arrays are recorded in the text's order and do not overlap.
+    let mut depth = 0;
+    // Arrays are recorded in the text's order and do not overlap; each is balanced, so the
+    // depth after it is the depth before it.
     for &(start, end) in arrays {
         json::check_utf8(payload, pos, start)?;
+        depth = json::check_depth(payload, pos, start, depth)?;
         pos = end;
     }
-    json::check_utf8(payload, pos, payload.len())
+    json::check_utf8(payload, pos, payload.len())?;
+    json::check_depth(payload, pos, payload.len(), depth).map(|_| ())
 }
 
 #[cfg(test)]
@@ -731,6 +736,41 @@ mod tests {
             rejection(r#"{"items": [{"frequency": "x"}], "threshold": "x"}"#)
                 .starts_with("items[0].frequency")
         );
+    }
+
+    #[test]
+    fn nesting_beyond_serde_jsons_limit_is_malformed_wherever_it_is() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // At most 127 nested arrays and objects in all, counting the event's own brackets
+        // (`None`: no nesting error).
+        let cases = [
+            (format!(r#"[{{"frequency": 1, "a": {}}}]"#, deep(125)), None),
+            (format!(r#"[{{"frequency": 1, "a": {}}}]"#, deep(126)), Some("[0]")),
+            (format!(r#"{{"items": [{{"frequency": 1, "a": {}}}]}}"#, deep(124)), None),
+            (format!(r#"{{"items": [{{"frequency": 1, "a": {}}}]}}"#, deep(125)), Some("items[0]")),
+            (format!(r#"{{"Items": [{{"frequency": 1}}], "x": {}}}"#, deep(126)), None),
+            (format!(r#"{{"Items": [{{"frequency": 1}}], "x": {}}}"#, deep(127)), Some("$")),
+            (format!(r#"{{"BatchInput": {{"a": {}}}, "Items": []}}"#, deep(126)), Some("$")),
+            // After a rejected item the rest of the array is still checked.
+            (format!(r#"[{{"frequency": "x"}}, {}]"#, deep(126)), None),
+            (format!(r#"[{{"frequency": "x"}}, {}]"#, deep(127)), Some("[1]")),
+            (format!(r#"[{{"frequency": 1}}, {{"frequency": 2, "a": {}}}]"#, deep(100_000)), Some("[1]")),
+        ];
+        for (text, rejected_at) in cases {
+            let result = recognise(text.as_bytes(), 1);
+            match rejected_at {
+                None => {
+                    if let Err(error) = result {
+                        assert!(!error.to_string().contains("recursion"), "{error}");
+                    }
+                }
+                Some(path) => {
+                    let message = result.expect_err(&text[..60]).to_string();
+                    let expected = format!("{path}: malformed JSON: recursion limit exceeded at line 1");
+                    assert!(message.starts_with(&expected), "{message}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub fn parse_items(
         }
     };
     let item_path = |index: usize| format!("{items_path}[{index}]");
+    // The arrays and objects around each item: the bare array is the event itself; `items` and
+    // `Items` are members of the event's object.
+    let depth = if items_path.is_empty() { 1 } else { 2 };
     debug_assert_eq!(payload.get(open), Some(&b'['));
     let first = skip_opening(payload, open).map_err(|m| m.within(array_path))?;
     let first = match first {
@@ -125,20 +128,20 @@ pub fn parse_items(
     let starts = guess_starts(payload, first, parts);
     let split = started.elapsed();
     let runs: Vec<Option<Run>> = if starts.len() == 1 {
-        vec![Some(run(payload, first, usize::MAX))]
+        vec![Some(run(payload, first, usize::MAX, depth))]
     } else {
         starts
             .par_iter()
             .enumerate()
             .map(|(k, &start)| {
                 let limit = starts.get(k + 1).copied().unwrap_or(usize::MAX);
-                Some(run(payload, start, limit))
+                Some(run(payload, start, limit, depth))
             })
             .collect()
     };
 
     let parse = started.elapsed() - split;
-    let chained = chain(payload, &starts, runs, array_path, item_path);
+    let chained = chain(payload, &starts, runs, depth, array_path, item_path);
     let timings = ItemsTimings {
         split,
         parse,
@@ -155,6 +158,7 @@ fn chain(
     payload: &[u8],
     starts: &[usize],
     mut runs: Vec<Option<Run>>,
+    depth: usize,
     array_path: impl Fn() -> String,
     item_path: impl Fn(usize) -> String,
 ) -> Result<(ParsedItems, usize), Malformed> {
@@ -185,7 +189,7 @@ fn chain(
                 });
                 // Syntax errors anywhere in the event outrank a rejected item, so the rest of
                 // the array is still read, for syntax only.
-                let end = skip_rest_of_array(payload, offset)
+                let end = skip_rest_of_array(payload, offset, depth)
                     .map_err(|(skipped, m)| m.within(|| item_path(base + index + skipped)))?;
                 return Ok((parsed, end));
             }
@@ -203,7 +207,7 @@ fn chain(
         } else {
             // The chain broke: go on serially until the next guess.
             let limit = starts.get(next_guess).copied().unwrap_or(usize::MAX);
-            run(payload, reached, limit)
+            run(payload, reached, limit, depth)
         };
     }
 }
@@ -270,11 +274,11 @@ fn last_non_whitespace(payload: &[u8], before: usize) -> Option<usize> {
 
 /// Parses items from `start` (an item's first byte) until the array ends or the next item
 /// starts at or beyond `limit`, then checks that the bytes it covered are UTF-8.
-fn run(payload: &[u8], start: usize, limit: usize) -> Run {
+fn run(payload: &[u8], start: usize, limit: usize, depth: usize) -> Run {
     #[cfg(feature = "fault-injection")]
     fault_injection::panic_if_marked(&payload[start..limit.min(payload.len())]);
     let mut frequencies = Vec::new();
-    let end = parse_run(payload, start, limit, &mut frequencies);
+    let end = parse_run(payload, start, limit, depth, &mut frequencies);
     let covered = match &end {
         RunEnd::Reached(pos) | RunEnd::ArrayEnd(pos) => *pos,
         RunEnd::Rejected { offset, .. } => *offset,
@@ -295,6 +299,7 @@ fn parse_run(
     payload: &[u8],
     start: usize,
     limit: usize,
+    depth: usize,
     frequencies: &mut Vec<Frequency>,
 ) -> RunEnd {
     let mut pos = start;
@@ -302,7 +307,7 @@ fn parse_run(
         if pos >= limit {
             return RunEnd::Reached(pos);
         }
-        let end = match parse_item(payload, pos) {
+        let end = match parse_item(payload, pos, depth) {
             Ok((Ok(frequency), end)) => {
                 frequencies.push(frequency);
                 end
@@ -341,14 +346,20 @@ fn parse_run(
     }
 }
 
-/// From the start of an item, skips values until the array's `]`, checking syntax and UTF-8.
+/// From the start of an item, skips values until the array's `]`, checking syntax, depth and
+/// UTF-8.
 /// An error comes with the number of items skipped before the one it is in.
-fn skip_rest_of_array(payload: &[u8], mut pos: usize) -> Result<usize, (usize, Malformed)> {
+fn skip_rest_of_array(
+    payload: &[u8],
+    mut pos: usize,
+    depth: usize,
+) -> Result<usize, (usize, Malformed)> {
     let start = pos;
     let mut skipped = 0;
     loop {
         let (_, end) =
             json::parse_value::<serde::de::IgnoredAny>(payload, pos).map_err(|m| (skipped, m))?;
+        json::check_depth(payload, pos, end, depth).map_err(|m| (skipped, m))?;
         let after = json::skip_whitespace(payload, end);
         match payload.get(after) {
             Some(b',') => {

@@ -114,6 +114,43 @@ pub fn check_utf8(payload: &[u8], start: usize, end: usize) -> Result<(), Malfor
     }
 }
 
+/// The deepest nesting of arrays and objects a payload may have: serde_json's recursion limit,
+/// under which the 128th nested array or object is an error.
+pub const MAX_DEPTH: usize = 127;
+
+/// Checks that the JSON text `payload[start..end]`, which serde_json has already read and which
+/// begins outside any string inside `depth` open arrays and objects, never nests deeper than
+/// [`MAX_DEPTH`]; returns the depth at `end`. serde_json skips the values it ignores without
+/// counting their depth (and without recursion), so the limit is enforced here.
+pub fn check_depth(
+    payload: &[u8],
+    start: usize,
+    end: usize,
+    mut depth: usize,
+) -> Result<usize, Malformed> {
+    let mut pos = start;
+    while pos < end {
+        match payload[pos] {
+            b'"' => {
+                pos += 1;
+                while pos < end && payload[pos] != b'"' {
+                    pos += if payload[pos] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(Malformed::new(pos, "recursion limit exceeded"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        pos += 1;
+    }
+    Ok(depth)
+}
+
 /// What a byte was, for "expected X, found Y" syntax messages.
 pub fn describe_byte(payload: &[u8], pos: usize) -> String {
     match payload.get(pos) {
@@ -141,6 +178,20 @@ mod tests {
         let error = parse_value::<IgnoredAny>(payload, 4).unwrap_err();
         assert_eq!(payload[error.offset], b'}');
         assert_eq!(line_and_column(payload, error.offset), (2, 12));
+    }
+
+    #[test]
+    fn nesting_beyond_serde_jsons_limit_is_found_at_its_bracket() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // serde_json's own limit, for the values it does not skip.
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(MAX_DEPTH)).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(MAX_DEPTH + 1)).is_err());
+        assert_eq!(check_depth(deep(MAX_DEPTH).as_bytes(), 0, 2 * MAX_DEPTH, 0), Ok(0));
+        let error = check_depth(deep(MAX_DEPTH).as_bytes(), 0, 2 * MAX_DEPTH, 1).unwrap_err();
+        assert_eq!((error.offset, error.detail.as_str()), (MAX_DEPTH - 1, "recursion limit exceeded"));
+        // Brackets inside strings, escaped quotes included, do not count.
+        let text = format!(r#"["\"{}"]"#, "[{".repeat(200));
+        assert_eq!(check_depth(text.as_bytes(), 0, text.len(), MAX_DEPTH - 1), Ok(MAX_DEPTH - 1));
     }
 
     #[test]
