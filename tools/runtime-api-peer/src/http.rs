@@ -204,15 +204,7 @@ pub fn write_response<W: Write>(
     body: &[u8],
     keep_alive: bool,
 ) -> io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    if !keep_alive {
-        head.push_str("Connection: close\r\n");
-    }
-    head.push_str("\r\n");
+    let head = response_head(status, headers, body.len(), keep_alive);
     if body.len() <= SMALL_BODY {
         let mut message = Vec::with_capacity(head.len() + body.len());
         message.extend_from_slice(head.as_bytes());
@@ -224,6 +216,26 @@ pub fn write_response<W: Write>(
         writer.write_all(body)?;
     }
     writer.flush()
+}
+
+/// The status line and headers of a response whose body is `body_len` bytes, with the blank
+/// line that ends them.
+pub fn response_head(
+    status: u16,
+    headers: &[(&str, &str)],
+    body_len: usize,
+    keep_alive: bool,
+) -> String {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {body_len}\r\n"));
+    if !keep_alive {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    head
 }
 
 /// Bodies up to this size go out in one write with their head.

@@ -33,6 +33,9 @@
 //! status and is recorded in [`RuntimeApiPeer::problems`], so that a test can assert that the
 //! function spoke the protocol cleanly.
 //!
+//! The peer can also misbehave on purpose ([`RuntimeApiPeer::inject`] a [`Fault`]): answer
+//! `/next` with an error status, cut an invocation's body off mid-way, or send it slowly.
+//!
 //! The server is std only: one thread accepts, one thread serves each connection, and a
 //! connection stays open across requests (lambda_runtime's client keeps it alive).
 
@@ -41,7 +44,7 @@ mod http;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -90,6 +93,25 @@ impl Default for Options {
             deadline: DEFAULT_DEADLINE,
         }
     }
+}
+
+/// A way for the peer to misbehave, queued with [`RuntimeApiPeer::inject`] and applied, in
+/// order, to the `/next` requests that follow, so that a test can see how a function copes
+/// with a Runtime API that fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The next `/next` request is answered at once with this status and an error body, and no
+    /// invocation is handed out (the Runtime API answers 500 when the execution environment is
+    /// broken, and expects the runtime to exit).
+    NextStatus(u16),
+    /// The next invocation handed out is cut off: its head announces the full length, `after`
+    /// bytes of the payload follow, then the connection is closed. The invocation goes back to
+    /// the front of the queue, as if never handed out, so a function that carries on gets it
+    /// again, whole.
+    DropMidBody { after: usize },
+    /// The next invocation handed out is written slowly: `chunk` bytes at a time (its head
+    /// included), with `pause` after each.
+    Trickle { chunk: usize, pause: Duration },
 }
 
 /// Whether the function answered through `/response` or `/error`.
@@ -246,6 +268,8 @@ struct State {
     next_requests: u64,
     init_errors: Vec<InitError>,
     problems: Vec<String>,
+    faults: VecDeque<Fault>,
+    applied_faults: Vec<Fault>,
     aborted: Option<String>,
     shutdown: bool,
 }
@@ -502,6 +526,17 @@ impl RuntimeApiPeer {
         self.shared.lock().problems.clone()
     }
 
+    /// Queues a fault: the `/next` requests that follow apply the queued faults in order (see
+    /// [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.push_back(fault);
+    }
+
+    /// The faults applied so far, in order.
+    pub fn applied_faults(&self) -> Vec<Fault> {
+        self.shared.lock().applied_faults.clone()
+    }
+
     /// Makes every current and later [`wait`](Self::wait) fail at once with `reason`, for
     /// example when the function's process has exited and no answer can come.
     pub fn abort(&self, reason: impl Into<String>) {
@@ -653,6 +688,17 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
         state.first_next_at = Some(Instant::now());
     }
     shared.changed.notify_all();
+    if let Some(Fault::NextStatus(status)) = state.faults.front() {
+        let status = *status;
+        let fault = state.faults.pop_front().expect("the fault just seen");
+        state.applied_faults.push(fault);
+        drop(state);
+        let body = error_body(
+            "ServiceException",
+            &format!("the test peer answers /next with {status}"),
+        );
+        return http::write_response(writer, status, JSON, &body, keep_alive).map(|()| true);
+    }
     let invocation = loop {
         if state.shutdown {
             return Ok(false);
@@ -673,6 +719,13 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
             state = shared.lock();
         }
     };
+    let fault = match state.faults.front() {
+        Some(Fault::DropMidBody { .. } | Fault::Trickle { .. }) => state.faults.pop_front(),
+        _ => None,
+    };
+    if let Some(fault) = &fault {
+        state.applied_faults.push(fault.clone());
+    }
     let handed_out_at = Instant::now();
     state.in_flight.insert(
         invocation.request_id.clone(),
@@ -697,7 +750,35 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
         ),
         ("Lambda-Runtime-Trace-Id", invocation.trace_id.as_str()),
     ];
-    match http::write_response(writer, 200, &headers, &invocation.payload, keep_alive) {
+    let written = match fault {
+        None => http::write_response(writer, 200, &headers, &invocation.payload, keep_alive),
+        Some(Fault::DropMidBody { after }) => {
+            let head = http::response_head(200, &headers, invocation.payload.len(), keep_alive);
+            let cut = &invocation.payload[..after.min(invocation.payload.len())];
+            let _ = writer
+                .write_all(head.as_bytes())
+                .and_then(|()| writer.write_all(cut))
+                .and_then(|()| writer.flush());
+            let _ = writer.shutdown(Shutdown::Both);
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the test peer cut the invocation off",
+            ))
+        }
+        Some(Fault::Trickle { chunk, pause }) => {
+            let head = http::response_head(200, &headers, invocation.payload.len(), keep_alive);
+            let mut message = head.into_bytes();
+            message.extend_from_slice(&invocation.payload);
+            message.chunks(chunk.max(1)).try_for_each(|piece| {
+                writer.write_all(piece)?;
+                writer.flush()?;
+                thread::sleep(pause);
+                Ok(())
+            })
+        }
+        Some(Fault::NextStatus(_)) => unreachable!("applied before an invocation is taken"),
+    };
+    match written {
         Ok(()) => Ok(true),
         Err(error) => {
             // Nobody received it: queue it again for the next `/next`.

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use runtime_api_peer::{InvokeError, Options, OutcomeKind, RuntimeApiPeer, API_PREFIX};
+use runtime_api_peer::{Fault, InvokeError, Options, OutcomeKind, RuntimeApiPeer, API_PREFIX};
 
 /// One keep-alive connection to the peer, as a function's runtime would hold.
 struct Client {
@@ -415,4 +415,69 @@ fn lambda_env_names_what_lambda_runtime_needs() {
     assert_eq!(get("AWS_LAMBDA_FUNCTION_NAME"), "function-under-test");
     assert_eq!(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), "128");
     assert_eq!(get("AWS_LAMBDA_FUNCTION_VERSION"), "$LATEST");
+}
+
+#[test]
+fn an_injected_status_answers_one_next_and_hands_out_nothing() {
+    let peer = quick_peer();
+    peer.inject(Fault::NextStatus(500));
+    let mut client = Client::connect(&peer);
+    let refused = client.next();
+    assert_eq!(refused.status, 500);
+    assert!(refused.header("Lambda-Runtime-Aws-Request-Id").is_none());
+    assert_eq!(peer.applied_faults(), vec![Fault::NextStatus(500)]);
+    // The next /next is served as usual.
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            let id = request_id(&client.next());
+            client.request(
+                "POST",
+                &format!("{API_PREFIX}/invocation/{id}/response"),
+                &[],
+                b"1",
+            );
+        });
+        assert_eq!(peer.invoke(b"{}".to_vec()).unwrap().body, b"1");
+    });
+    assert!(peer.problems().is_empty(), "{:?}", peer.problems());
+}
+
+#[test]
+fn a_body_cut_off_mid_way_closes_the_connection_and_the_invocation_is_handed_out_again() {
+    let peer = quick_peer();
+    peer.inject(Fault::DropMidBody { after: 10 });
+    let payload = vec![b'7'; 5000];
+    let id = peer.enqueue(payload.clone(), None);
+    let mut cut = Client::connect(&peer);
+    cut.send("GET", &format!("{API_PREFIX}/invocation/next"), &[], b"");
+    assert!(cut.receive().is_none(), "the body was cut off");
+    let mut client = Client::connect(&peer);
+    let whole = client.next();
+    assert_eq!(request_id(&whole), id);
+    assert_eq!(whole.body, payload);
+    client.request(
+        "POST",
+        &format!("{API_PREFIX}/invocation/{id}/response"),
+        &[],
+        b"2",
+    );
+    assert_eq!(peer.wait(&id, Duration::from_secs(5)).unwrap().body, b"2");
+    assert_eq!(
+        peer.applied_faults(),
+        vec![Fault::DropMidBody { after: 10 }]
+    );
+}
+
+#[test]
+fn a_trickled_invocation_arrives_whole_and_slowly() {
+    let peer = quick_peer();
+    let pause = Duration::from_millis(5);
+    peer.inject(Fault::Trickle { chunk: 50, pause });
+    let payload: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let id = peer.enqueue(payload.clone(), None);
+    let mut client = Client::connect(&peer);
+    let started = Instant::now();
+    let next = client.next();
+    assert!(started.elapsed() >= pause * 20, "{:?}", started.elapsed());
+    assert_eq!((request_id(&next), next.body), (id, payload));
 }
