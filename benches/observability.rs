@@ -73,6 +73,7 @@ fn observability_cost(c: &mut Criterion) {
                     black_box(&answer),
                     black_box(&payload),
                     elapsed,
+                    2,
                     Some(&metrics),
                 );
             }
@@ -80,7 +81,7 @@ fn observability_cost(c: &mut Criterion) {
         })
     });
     group.bench_function("emf_line", |b| {
-        b.iter(|| metrics.line(black_box(&answer), "Direct", false, elapsed))
+        b.iter(|| metrics.line(black_box(&answer), "Direct", false, elapsed, 2))
     });
     group.finish();
 }

@@ -68,6 +68,8 @@ pub enum Problem {
     NoItems,
     /// An HTTP request's body cannot be read as text.
     BadBody(String),
+    /// An HTTP request envelope that its reader cannot read.
+    BadEnvelope(String),
 }
 
 impl fmt::Display for Problem {
@@ -88,6 +90,9 @@ impl fmt::Display for Problem {
                 write!(f, "expected one \"{member}\" member, found a second one")
             }
             Problem::BadBody(detail) => f.write_str(detail),
+            Problem::BadEnvelope(detail) => {
+                write!(f, "expected a readable HTTP request envelope: {detail}")
+            }
             Problem::NoItems => f.write_str(
                 "expected an array of items under \"items\" (or \"Items\" for a Step Functions \
                  batch), or a bare array, found an object with neither member",

@@ -250,12 +250,11 @@ fn recognise_object(
                 json::parse_value::<IgnoredAny>(payload, pos)?.1
             }
             MemberName::RequestContext => {
-                let (has_http, end) = read_request_context(payload, pos)?;
-                envelope.request_context = true;
-                envelope.request_context_http = has_http;
+                let (context, end) = read_request_context(payload, pos)?;
+                envelope.request_context = context;
                 end
             }
-            MemberName::Http | MemberName::Other => {
+            MemberName::Http | MemberName::Method | MemberName::Other => {
                 json::parse_value::<IgnoredAny>(payload, pos)?.1
             }
         })
@@ -431,17 +430,28 @@ fn read_batch_input(payload: &[u8], pos: usize) -> Result<(BatchInput<'_>, usize
 /// What the top level says about being an HTTP request envelope.
 #[derive(Default)]
 struct EnvelopeMarkers {
+    /// `"version": "2.0"`.
     version_2: bool,
+    /// A string `httpMethod`.
     http_method: bool,
-    request_context: bool,
-    request_context_http: bool,
+    request_context: RequestContext,
+}
+
+/// What a `requestContext` member holds, as far as recognising envelopes goes.
+#[derive(Default)]
+struct RequestContext {
+    /// A string `httpMethod` (payload format 1.0).
+    http_method: bool,
+    /// An `http` object with a string `method` (payload format 2.0).
+    http_method_v2: bool,
 }
 
 impl EnvelopeMarkers {
+    /// The envelope's format: every member its reader needs to tell the method is there.
     fn format(&self) -> Option<HttpFormat> {
-        if self.request_context && self.request_context_http && self.version_2 {
+        if self.version_2 && self.request_context.http_method_v2 {
             Some(HttpFormat::V2)
-        } else if self.request_context && self.http_method {
+        } else if self.http_method && self.request_context.http_method {
             Some(HttpFormat::V1)
         } else {
             None
@@ -449,20 +459,32 @@ impl EnvelopeMarkers {
     }
 }
 
-/// Reads a `requestContext` member: whether it is an object with an `http` object inside.
-fn read_request_context(payload: &[u8], pos: usize) -> Result<(bool, usize), Malformed> {
+/// Reads a `requestContext` member (anything but an object holds no marker).
+fn read_request_context(payload: &[u8], pos: usize) -> Result<(RequestContext, usize), Malformed> {
+    let mut context = RequestContext::default();
     if payload.get(pos) != Some(&b'{') {
         let (_, end) = json::parse_value::<IgnoredAny>(payload, pos)?;
-        return Ok((false, end));
+        return Ok((context, end));
     }
-    let mut has_http = false;
-    let end = walk_object(payload, pos, &mut |name, pos| {
-        if name == MemberName::Http {
-            has_http = payload.get(pos) == Some(&b'{');
+    let end = walk_object(payload, pos, &mut |name, pos| match name {
+        MemberName::HttpMethod => {
+            context.http_method = payload.get(pos) == Some(&b'"');
+            Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1)
         }
-        Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1)
+        MemberName::Http if payload.get(pos) == Some(&b'{') => {
+            let mut method = false;
+            let end = walk_object(payload, pos, &mut |name, pos| {
+                if name == MemberName::Method {
+                    method = payload.get(pos) == Some(&b'"');
+                }
+                Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1)
+            })?;
+            context.http_method_v2 = method;
+            Ok(end)
+        }
+        _ => Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1),
     })?;
-    Ok((has_http, end))
+    Ok((context, end))
 }
 
 /// The member names the contract knows; any other is [`MemberName::Other`].
@@ -479,6 +501,7 @@ enum MemberName {
     HttpMethod,
     RequestContext,
     Http,
+    Method,
     Other,
 }
 
@@ -501,6 +524,7 @@ impl<'de> Deserialize<'de> for MemberName {
                     "httpMethod" => MemberName::HttpMethod,
                     "requestContext" => MemberName::RequestContext,
                     "http" => MemberName::Http,
+                    "method" => MemberName::Method,
                     _ => MemberName::Other,
                 })
             }
@@ -745,16 +769,43 @@ mod tests {
         // (`None`: no nesting error).
         let cases = [
             (format!(r#"[{{"frequency": 1, "a": {}}}]"#, deep(125)), None),
-            (format!(r#"[{{"frequency": 1, "a": {}}}]"#, deep(126)), Some("[0]")),
-            (format!(r#"{{"items": [{{"frequency": 1, "a": {}}}]}}"#, deep(124)), None),
-            (format!(r#"{{"items": [{{"frequency": 1, "a": {}}}]}}"#, deep(125)), Some("items[0]")),
-            (format!(r#"{{"Items": [{{"frequency": 1}}], "x": {}}}"#, deep(126)), None),
-            (format!(r#"{{"Items": [{{"frequency": 1}}], "x": {}}}"#, deep(127)), Some("$")),
-            (format!(r#"{{"BatchInput": {{"a": {}}}, "Items": []}}"#, deep(126)), Some("$")),
+            (
+                format!(r#"[{{"frequency": 1, "a": {}}}]"#, deep(126)),
+                Some("[0]"),
+            ),
+            (
+                format!(r#"{{"items": [{{"frequency": 1, "a": {}}}]}}"#, deep(124)),
+                None,
+            ),
+            (
+                format!(r#"{{"items": [{{"frequency": 1, "a": {}}}]}}"#, deep(125)),
+                Some("items[0]"),
+            ),
+            (
+                format!(r#"{{"Items": [{{"frequency": 1}}], "x": {}}}"#, deep(126)),
+                None,
+            ),
+            (
+                format!(r#"{{"Items": [{{"frequency": 1}}], "x": {}}}"#, deep(127)),
+                Some("$"),
+            ),
+            (
+                format!(r#"{{"BatchInput": {{"a": {}}}, "Items": []}}"#, deep(126)),
+                Some("$"),
+            ),
             // After a rejected item the rest of the array is still checked.
             (format!(r#"[{{"frequency": "x"}}, {}]"#, deep(126)), None),
-            (format!(r#"[{{"frequency": "x"}}, {}]"#, deep(127)), Some("[1]")),
-            (format!(r#"[{{"frequency": 1}}, {{"frequency": 2, "a": {}}}]"#, deep(100_000)), Some("[1]")),
+            (
+                format!(r#"[{{"frequency": "x"}}, {}]"#, deep(127)),
+                Some("[1]"),
+            ),
+            (
+                format!(
+                    r#"[{{"frequency": 1}}, {{"frequency": 2, "a": {}}}]"#,
+                    deep(100_000)
+                ),
+                Some("[1]"),
+            ),
         ];
         for (text, rejected_at) in cases {
             let result = recognise(text.as_bytes(), 1);
@@ -766,7 +817,8 @@ mod tests {
                 }
                 Some(path) => {
                     let message = result.expect_err(&text[..60]).to_string();
-                    let expected = format!("{path}: malformed JSON: recursion limit exceeded at line 1");
+                    let expected =
+                        format!("{path}: malformed JSON: recursion limit exceeded at line 1");
                     assert!(message.starts_with(&expected), "{message}");
                 }
             }
@@ -788,17 +840,28 @@ mod tests {
             recognise_request(v2.as_bytes(), 1),
             Ok(Recognised::Http(HttpFormat::V2))
         ));
-        let v1 = r#"{"httpMethod": "POST", "requestContext": {}, "body": "[]"}"#;
+        let v1 =
+            r#"{"httpMethod": "POST", "requestContext": {"httpMethod": "POST"}, "body": "[]"}"#;
         assert!(matches!(
             recognise_request(v1.as_bytes(), 1),
             Ok(Recognised::Http(HttpFormat::V1))
         ));
-        // HTTP-looking, but no envelope: a direct event.
-        let direct = r#"{"headers": {}, "body": "x", "httpMethod": "POST", "items": []}"#;
-        assert!(matches!(
-            recognise_request(direct.as_bytes(), 1),
-            Ok(Recognised::Event(_))
-        ));
+        // HTTP-looking, but no envelope its reader could read: direct events.
+        for direct in [
+            r#"{"headers": {}, "body": "x", "httpMethod": "POST", "items": []}"#,
+            r#"{"httpMethod": "POST", "requestContext": null, "items": []}"#,
+            r#"{"httpMethod": "POST", "requestContext": {}, "items": []}"#,
+            r#"{"version": "2.0", "requestContext": {"http": {}}, "items": []}"#,
+            r#"{"version": "1.0", "requestContext": {"http": {"method": "GET"}}, "items": []}"#,
+        ] {
+            assert!(
+                matches!(
+                    recognise_request(direct.as_bytes(), 1),
+                    Ok(Recognised::Event(_))
+                ),
+                "{direct}"
+            );
+        }
         assert_eq!(event(v2).form, EventForm::Direct);
     }
 }

@@ -23,7 +23,6 @@ use serde::Serialize;
 use crate::error::{FunctionError, InvalidEvent, Problem};
 pub use crate::event::HttpFormat;
 use crate::handler::Response;
-use crate::json;
 
 /// The response header that carries the Lambda request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -109,7 +108,7 @@ pub fn respond(
 fn read_request(payload: &[u8], format: HttpFormat) -> Result<HttpRequest, InvalidEvent> {
     let unreadable = |error: serde_json::Error| InvalidEvent {
         path: "$".into(),
-        problem: json::from_serde(payload, 0, &error).into_problem(payload),
+        problem: Problem::BadEnvelope(error.to_string()),
     };
     Ok(match format {
         HttpFormat::V2 => {
@@ -135,14 +134,24 @@ fn read_request(payload: &[u8], format: HttpFormat) -> Result<HttpRequest, Inval
 
 /// The body's bytes: base64-decoded when the envelope says so, and checked to be UTF-8.
 fn decode_body(request: &HttpRequest) -> Result<Cow<'_, [u8]>, InvalidEvent> {
-    let body = request.body.as_deref().unwrap_or("");
+    let Some(body) = request.body.as_deref() else {
+        return Err(InvalidEvent {
+            path: "body".into(),
+            problem: Problem::BadBody(
+                "expected an event as the request body, found no body".into(),
+            ),
+        });
+    };
     let bytes = if request.is_base64_encoded {
         Cow::Owned(
             base64::engine::general_purpose::STANDARD
                 .decode(body)
                 .map_err(|error| InvalidEvent {
                     path: "body".into(),
-                    problem: Problem::BadBody(format!("the body is not valid base64: {error}")),
+                    problem: Problem::BadBody(format!(
+                        "expected base64 text, found {}",
+                        error.to_string().trim_end_matches('.').to_lowercase()
+                    )),
                 })?,
         )
     } else {
@@ -152,7 +161,7 @@ fn decode_body(request: &HttpRequest) -> Result<Cow<'_, [u8]>, InvalidEvent> {
         return Err(InvalidEvent {
             path: "body".into(),
             problem: Problem::BadBody(format!(
-                "the decoded body is not valid UTF-8: invalid byte at offset {}",
+                "expected UTF-8 text once base64-decoded, found an invalid byte at offset {}",
                 error.valid_up_to()
             )),
         });

@@ -186,12 +186,21 @@ mod tests {
         // serde_json's own limit, for the values it does not skip.
         assert!(serde_json::from_str::<serde_json::Value>(&deep(MAX_DEPTH)).is_ok());
         assert!(serde_json::from_str::<serde_json::Value>(&deep(MAX_DEPTH + 1)).is_err());
-        assert_eq!(check_depth(deep(MAX_DEPTH).as_bytes(), 0, 2 * MAX_DEPTH, 0), Ok(0));
+        assert_eq!(
+            check_depth(deep(MAX_DEPTH).as_bytes(), 0, 2 * MAX_DEPTH, 0),
+            Ok(0)
+        );
         let error = check_depth(deep(MAX_DEPTH).as_bytes(), 0, 2 * MAX_DEPTH, 1).unwrap_err();
-        assert_eq!((error.offset, error.detail.as_str()), (MAX_DEPTH - 1, "recursion limit exceeded"));
+        assert_eq!(
+            (error.offset, error.detail.as_str()),
+            (MAX_DEPTH - 1, "recursion limit exceeded")
+        );
         // Brackets inside strings, escaped quotes included, do not count.
         let text = format!(r#"["\"{}"]"#, "[{".repeat(200));
-        assert_eq!(check_depth(text.as_bytes(), 0, text.len(), MAX_DEPTH - 1), Ok(MAX_DEPTH - 1));
+        assert_eq!(
+            check_depth(text.as_bytes(), 0, text.len(), MAX_DEPTH - 1),
+            Ok(MAX_DEPTH - 1)
+        );
     }
 
     #[test]

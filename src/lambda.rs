@@ -125,7 +125,13 @@ where
             let payload = std::mem::replace(&mut invocation.body, Bytes::from_static(b"null"));
             let request_id = invocation.context.request_id.clone();
             let answer = function.process(payload.clone(), &request_id).await;
-            observability::record_invocation(&answer, &payload, started.elapsed(), metrics);
+            observability::record_invocation(
+                &answer,
+                &payload,
+                started.elapsed(),
+                function.workers(),
+                metrics,
+            );
             match answer.into_reply() {
                 Ok(reply) => {
                     REPLY

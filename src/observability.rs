@@ -23,8 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
+use tracing::Level;
 use tracing::{Event, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -49,9 +50,15 @@ pub fn init() {
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(|level| level_filter(&level))
         .unwrap_or(LevelFilter::INFO);
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .parse_lossy("");
+    // The level filters events only: the runtime's per-invocation span (request id, X-Ray
+    // trace id, at INFO) stays on at WARN and ERROR, so that every line keeps its ids.
+    let filter = filter_fn(move |metadata| {
+        if metadata.is_span() {
+            *metadata.level() <= Level::INFO
+        } else {
+            *metadata.level() <= level
+        }
+    });
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
         registry
@@ -110,18 +117,26 @@ pub fn record_invocation(
     answer: &Answer,
     payload: &[u8],
     elapsed: Duration,
+    workers: usize,
     metrics: Option<&Metrics>,
 ) {
     let cold_start = take_cold_start();
     let source = event_source(answer);
-    let duration_ms = elapsed.as_secs_f64() * 1e3;
+    let duration_ms = milliseconds(elapsed);
     let http_status = answer.http.as_ref().map(|reply| reply.status());
-    if tracing::enabled!(tracing::Level::TRACE) {
-        tracing::trace!(payload = %String::from_utf8_lossy(payload), "invocation payload");
+    if tracing::enabled!(Level::TRACE) {
+        // At most 64 KiB of it: a CloudWatch log event holds 256 KB.
+        let shown = &payload[..payload.len().min(TRACE_PAYLOAD_LIMIT)];
+        tracing::trace!(
+            payload = %String::from_utf8_lossy(shown),
+            payload_bytes = payload.len(),
+            truncated = shown.len() < payload.len(),
+            "invocation payload"
+        );
     }
     match &answer.result {
         Ok(response) => {
-            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let ms = milliseconds;
             let phases = &response.phases;
             tracing::info!(
                 items = response.total_items,
@@ -152,6 +167,17 @@ pub fn record_invocation(
             duration_ms,
             "invocation rejected"
         ),
+        // A caller's mistake, answered over HTTP: a warning, not the function's failure.
+        Err(error @ FunctionError::MethodNotAllowed(_)) => tracing::warn!(
+            error_type = error.error_type(),
+            error = %error,
+            payload_bytes = payload.len(),
+            event_source = source,
+            http_status,
+            cold_start,
+            duration_ms,
+            "invocation rejected"
+        ),
         Err(error) => tracing::error!(
             error_type = error.error_type(),
             error = %error,
@@ -164,8 +190,16 @@ pub fn record_invocation(
         ),
     }
     if let Some(metrics) = metrics {
-        metrics.emit(answer, source, cold_start, elapsed);
+        metrics.emit(answer, source, cold_start, elapsed, workers);
     }
+}
+
+/// How much of a payload the TRACE line shows.
+const TRACE_PAYLOAD_LIMIT: usize = 64 * 1024;
+
+/// Milliseconds to the microsecond, without binary-fraction noise in the logs.
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1e3
 }
 
 /// CloudWatch Embedded Metric Format: one line on stdout per invocation.
@@ -211,6 +245,7 @@ impl Metrics {
         source: &str,
         cold_start: bool,
         elapsed: Duration,
+        workers: usize,
     ) -> String {
         let response: Option<&Response> = answer.result.as_ref().ok();
         let rejected = match (&answer.result, &answer.http) {
@@ -236,8 +271,8 @@ impl Metrics {
             "Items": response.map_or(0, |r| r.total_items),
             "HighFrequencyItems": response.map_or(0, |r| r.high_frequency_count),
             "Rejected": rejected,
-            "Duration": elapsed.as_secs_f64() * 1e3,
-            "Workers": response.map_or(0, |r| r.workers),
+            "Duration": milliseconds(elapsed),
+            "Workers": workers,
         });
         if cold_start {
             definitions.push(json!({"Name": "ColdStart", "Unit": "Count"}));
@@ -251,8 +286,15 @@ impl Metrics {
         line.to_string()
     }
 
-    fn emit(&self, answer: &Answer, source: &str, cold_start: bool, elapsed: Duration) {
-        let line = self.line(answer, source, cold_start, elapsed);
+    fn emit(
+        &self,
+        answer: &Answer,
+        source: &str,
+        cold_start: bool,
+        elapsed: Duration,
+        workers: usize,
+    ) {
+        let line = self.line(answer, source, cold_start, elapsed, workers);
         let mut stdout = std::io::stdout().lock();
         // A metrics line that cannot be written is lost; the invocation's answer is not.
         let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());

@@ -592,7 +592,6 @@ fn envelopes_with_items_are_http_requests() {
 /// object" (src/event.rs, `HttpFormat::V1`): a `requestContext` that is not an object does not
 /// make an envelope, so these are direct events.
 #[test]
-#[ignore = "requestContext of any kind marks a 1.0 envelope (src/event.rs EnvelopeMarkers): the direct event is rejected"]
 fn a_request_context_that_is_not_an_object_makes_no_envelope() {
     for context in ["null", "5", "\"ctx\"", "[]"] {
         let payload = format!(

@@ -1025,9 +1025,6 @@ fn warn_level_drops_the_summaries_and_keeps_the_warning_and_the_metrics() {
 /// `AWS_LAMBDA_LOG_LEVEL=WARN` (or ERROR) must not strip the request id and trace id from the
 /// lines it keeps: the WARN line of a rejected event is the one line an operator looks for.
 #[test]
-#[ignore = "src/observability.rs: at AWS_LAMBDA_LOG_LEVEL=WARN the level filter also disables \
-            lambda_runtime's INFO span that carries requestId and xrayTraceId, so the WARN line \
-            has neither"]
 fn warn_level_lines_still_carry_the_request_id_and_trace_id() {
     let function = Function::start(&[
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
@@ -1059,8 +1056,6 @@ fn warn_level_lines_still_carry_the_request_id_and_trace_id() {
 /// A GET through a function URL is the caller's mistake, answered 405 like a rejected event is
 /// answered 400: a WARN line, not an ERROR line an alarm on errors would fire on.
 #[test]
-#[ignore = "src/observability.rs: FunctionError::MethodNotAllowed goes to the \"invocation \
-            failed\" branch and is logged at ERROR"]
 fn a_method_not_allowed_is_logged_as_a_warning() {
     let function = Function::start(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
     let get = function.invoke(function_url_request("GET", ""));
