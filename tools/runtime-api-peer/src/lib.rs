@@ -270,6 +270,7 @@ struct State {
     problems: Vec<String>,
     faults: VecDeque<Fault>,
     applied_faults: Vec<Fault>,
+    fixed_trace_id: Option<String>,
     aborted: Option<String>,
     shutdown: bool,
 }
@@ -411,13 +412,15 @@ impl RuntimeApiPeer {
         let now_ms = epoch_ms();
         let deadline_ms =
             deadline_ms.unwrap_or_else(|| now_ms + self.shared.options.deadline.as_millis() as u64);
-        let trace_id = format!(
-            "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
-            now_ms / 1000,
-            (u128::from(self.shared.seed) << 32) | u128::from(now_ms as u32),
-            self.shared.seed.rotate_left(17) ^ now_ms
-        );
         let mut state = self.shared.lock();
+        let trace_id = state.fixed_trace_id.clone().unwrap_or_else(|| {
+            format!(
+                "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
+                now_ms / 1000,
+                (u128::from(self.shared.seed) << 32) | u128::from(now_ms as u32),
+                self.shared.seed.rotate_left(17) ^ now_ms
+            )
+        });
         state.queue.push_back(Queued {
             request_id: request_id.clone(),
             payload: payload.into(),
@@ -530,6 +533,12 @@ impl RuntimeApiPeer {
     /// [`Fault`]).
     pub fn inject(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Sends `trace_id` as the `Lambda-Runtime-Trace-Id` of every invocation queued from now
+    /// on; `None` goes back to a fresh one for each (as Lambda sends).
+    pub fn set_fixed_trace_id(&self, trace_id: Option<&str>) {
+        self.shared.lock().fixed_trace_id = trace_id.map(str::to_string);
     }
 
     /// The faults applied so far, in order.

@@ -481,3 +481,30 @@ fn a_trickled_invocation_arrives_whole_and_slowly() {
     assert!(started.elapsed() >= pause * 20, "{:?}", started.elapsed());
     assert_eq!((request_id(&next), next.body), (id, payload));
 }
+
+#[test]
+fn a_fixed_trace_id_is_sent_until_it_is_cleared() {
+    let peer = quick_peer();
+    let fixed = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    peer.set_fixed_trace_id(Some(fixed));
+    peer.enqueue(b"1".to_vec(), None);
+    peer.enqueue(b"2".to_vec(), None);
+    peer.set_fixed_trace_id(None);
+    peer.enqueue(b"3".to_vec(), None);
+    let mut client = Client::connect(&peer);
+    let traces: Vec<String> = (0..3)
+        .map(|_| {
+            client
+                .next()
+                .header("Lambda-Runtime-Trace-Id")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(&traces[..2], &[fixed, fixed]);
+    assert!(
+        traces[2].starts_with("Root=1-") && traces[2] != fixed,
+        "{}",
+        traces[2]
+    );
+}
