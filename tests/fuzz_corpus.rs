@@ -91,3 +91,30 @@ fn the_reference_follows_the_contract() {
     let indices = reference(br#"{"items": [{"frequency": 9007199254740993}, {"frequency": 1e1}], "threshold": 9007199254740992.0, "include_indices": true}"#, "10");
     assert_eq!(indices.map(|o| o.indices), Ok(Some(vec![0])));
 }
+
+/// The one difference the check accepts: a lone UTF-16 surrogate escape is valid JSON to Python
+/// and to the reference; serde_json rejects it in the member names the function decodes and
+/// accepts it in the values the function skips.
+#[test]
+fn lone_surrogate_escapes_are_the_one_accepted_difference() {
+    let rejected = [
+        r#"{"\ud800": 1, "items": []}"#,
+        r#"[{"\ud800": 1, "frequency": 11}]"#,
+        r#"{"requestContext": {"\udc00": 1}, "items": []}"#,
+    ];
+    for payload in rejected {
+        assert!(differential::reference(payload.as_bytes(), "10").is_ok());
+        let message = differential::check(payload.as_bytes(), "10").expect_err(payload);
+        assert!(message.contains("hex escape"), "{payload}: {message}");
+    }
+    let accepted = [
+        r#"[{"x": "\ud800", "frequency": 11}]"#,
+        r#"{"items": [], "x": {"\udc00": "\udfff"}}"#,
+    ];
+    for payload in accepted {
+        assert!(
+            differential::check(payload.as_bytes(), "10").is_ok(),
+            "{payload}"
+        );
+    }
+}
