@@ -282,7 +282,7 @@ fn distinct_trace_ids_are_the_only_growth_and_it_is_lambda_runtimes_environment_
         &[("MAX_WORKERS", &WORKERS.to_string())],
     );
     let pid = function.pid();
-    let mut run = |distinct: bool| -> (u64, u64) {
+    let run = |distinct: bool| -> (u64, u64) {
         function.peer.set_fixed_trace_id(Some(TRACE_ID));
         for n in 0..1_000 {
             let outcome = function.invoke(payload.clone());
