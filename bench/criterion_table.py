@@ -1,0 +1,80 @@
+"""Prints the in-process results that `cargo bench --bench process` left in target/criterion as
+Markdown tables: time per event, GB/s and items/s at each width, the speedup over width 1, and
+the crossover group (inline against the pool hand-off).
+
+    python3 bench/criterion_table.py [target/criterion]
+
+Times are criterion's median estimates of the last run of each benchmark.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def load(root):
+    results = {}
+    for bench in root.glob("*/*/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        estimates = json.loads((bench.parent / "estimates.json").read_text())
+        results[(meta["group_id"], meta["function_id"], meta.get("value_str"))] = {
+            "ns": estimates["median"]["point_estimate"],
+            "bytes": (meta.get("throughput") or {}).get("Bytes"),
+        }
+    return results
+
+
+def fmt_time(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+def main():
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+    results = load(root)
+
+    process = {}
+    for (group, function, value), r in results.items():
+        m = re.fullmatch(r"process/(\d+)", group)
+        if m and function == "width":
+            process.setdefault(int(m.group(1)), {})[int(value)] = r
+    if process:
+        print("| items | event | width | time per event | GB/s | items/s | speedup over width 1 |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for items in sorted(process):
+            widths = process[items]
+            base = widths.get(1)
+            for width in sorted(widths):
+                r = widths[width]
+                seconds = r["ns"] / 1e9
+                speedup = f"{base['ns'] / r['ns']:.2f}×" if base else "–"
+                print(f"| {items:,} | {r['bytes'] / 1e6:.2f} MB | {width} | {fmt_time(r['ns'])} | "
+                      f"{r['bytes'] / seconds / 1e9:.2f} | {items / seconds / 1e6:.1f} M | {speedup} |")
+        print()
+
+    crossover = {}
+    for (group, function, _), r in results.items():
+        m = re.fullmatch(r"crossover/(\d+)B", group)
+        if m:
+            crossover.setdefault(int(m.group(1)), {})[function] = r
+    if crossover:
+        print("| event | inline (one part, calling thread) | pool hand-off | pool / inline |")
+        print("| ---: | ---: | ---: | ---: |")
+        for size in sorted(crossover):
+            c = crossover[size]
+            if "inline" in c and "pool" in c:
+                print(f"| {size:,} B | {fmt_time(c['inline']['ns'])} | {fmt_time(c['pool']['ns'])} | "
+                      f"{c['pool']['ns'] / c['inline']['ns']:.2f} |")
+        print()
+    if not process and not crossover:
+        print(f"no criterion results of the process bench under {root}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
