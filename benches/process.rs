@@ -58,7 +58,9 @@ fn process(c: &mut Criterion) {
 /// above `INLINE_BELOW_BYTES`.
 fn crossover(c: &mut Criterion) {
     let threshold = Threshold::parse("10").expect("10 is a number");
-    let width = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    let width = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(width)
         .build()
