@@ -20,8 +20,9 @@ use crate::http::{self, HttpReply};
 use crate::number::Threshold;
 
 /// Payloads smaller than this are processed on the calling thread: handing them to the pool
-/// and waiting for the answer costs more than parsing them. Measured with
-/// `cargo bench --bench process -- crossover` (see BENCHMARKS.md).
+/// and waiting for the answer costs more than parsing them. `cargo bench --bench process --
+/// crossover` compares the two; the value here comes from a first, noisy run and is to be
+/// confirmed on a quiet machine.
 pub const INLINE_BELOW_BYTES: usize = 16 * 1024;
 
 /// The answer to a valid event.
