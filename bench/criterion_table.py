@@ -4,7 +4,7 @@ the crossover group (inline against the pool hand-off).
 
     python3 bench/criterion_table.py [target/criterion]
 
-Times are criterion's median estimates of the last run of each benchmark.
+Times are criterion's point estimates of the last run of each benchmark, as it prints them.
 """
 
 import json
@@ -15,11 +15,13 @@ from pathlib import Path
 
 def load(root):
     results = {}
-    for bench in root.glob("*/*/new/benchmark.json"):
+    for bench in root.rglob("new/benchmark.json"):
         meta = json.loads(bench.read_text())
         estimates = json.loads((bench.parent / "estimates.json").read_text())
         results[(meta["group_id"], meta["function_id"], meta.get("value_str"))] = {
-            "ns": estimates["median"]["point_estimate"],
+            # What criterion prints as "time": the slope estimate when it sampled linearly,
+            # else the mean.
+            "ns": (estimates.get("slope") or estimates["mean"])["point_estimate"],
             "bytes": (meta.get("throughput") or {}).get("Bytes"),
         }
     return results
