@@ -273,12 +273,25 @@ fn last_non_whitespace(payload: &[u8], before: usize) -> Option<usize> {
 }
 
 /// Parses items from `start` (an item's first byte) until the array ends or the next item
-/// starts at or beyond `limit`, then checks that the bytes it covered are UTF-8.
+/// starts at or beyond `limit`, and makes sure that the bytes it covered are UTF-8.
 fn run(payload: &[u8], start: usize, limit: usize, depth: usize) -> Run {
     #[cfg(feature = "fault-injection")]
     fault_injection::panic_if_marked(&payload[start..limit.min(payload.len())]);
     let mut frequencies = Vec::new();
-    let end = parse_run(payload, start, limit, depth, &mut frequencies);
+    let mut utf8_unchecked = false;
+    let end = parse_run(
+        payload,
+        start,
+        limit,
+        depth,
+        &mut frequencies,
+        &mut utf8_unchecked,
+    );
+    if !utf8_unchecked {
+        // The item scanner proved every byte it read, and between items there is only
+        // punctuation and whitespace.
+        return Run { frequencies, end };
+    }
     let covered = match &end {
         RunEnd::Reached(pos) | RunEnd::ArrayEnd(pos) => *pos,
         RunEnd::Rejected { offset, .. } => *offset,
@@ -301,13 +314,14 @@ fn parse_run(
     limit: usize,
     depth: usize,
     frequencies: &mut Vec<Frequency>,
+    utf8_unchecked: &mut bool,
 ) -> RunEnd {
     let mut pos = start;
     loop {
         if pos >= limit {
             return RunEnd::Reached(pos);
         }
-        let end = match parse_item(payload, pos, depth) {
+        let end = match parse_item(payload, pos, depth, utf8_unchecked) {
             Ok((Ok(frequency), end)) => {
                 frequencies.push(frequency);
                 end
@@ -438,6 +452,54 @@ mod tests {
         assert_eq!(serial.2, text.len());
         for parts in 2..=8 {
             assert_eq!(parse(&text, parts).unwrap(), serial, "parts = {parts}");
+        }
+    }
+
+    /// The scanner's own UTF-8 check finds the same first invalid byte as a check of the whole
+    /// text, wherever the byte is and however the array is split.
+    #[test]
+    fn invalid_utf8_is_found_at_its_offset_at_every_width() {
+        let mut text = String::from("[");
+        for i in 0..120 {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!(
+                r#"{{"id": {i}, "name": "café-{i}-𝄞", "ключ": "x", "frequency": {}}}"#,
+                i % 9
+            ));
+        }
+        text.push(']');
+        for parts in 1..=8 {
+            assert_eq!(parse(&text, parts).unwrap().0.len(), 120);
+        }
+        let valid = text.into_bytes();
+        // Every non-ASCII byte in turn: a lead byte made a stray continuation byte, a
+        // continuation byte made ASCII-incompatible, or a sequence cut short.
+        let targets: Vec<usize> = (0..valid.len()).filter(|&i| valid[i] >= 0x80).collect();
+        for &at in targets.iter().step_by(7) {
+            for replacement in [0xFF, 0x80, 0xC3] {
+                let mut bytes = valid.clone();
+                bytes[at] = replacement;
+                let Err(expected) = std::str::from_utf8(&bytes) else {
+                    continue;
+                };
+                for parts in 1..=4 {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(parts)
+                        .build()
+                        .unwrap();
+                    let error = pool
+                        .install(|| parse_items(&bytes, 0, parts, "items"))
+                        .expect_err("invalid UTF-8");
+                    assert_eq!(
+                        error.offset,
+                        expected.valid_up_to(),
+                        "byte {at}, {parts} parts"
+                    );
+                    assert_eq!(error.detail, "invalid UTF-8");
+                }
+            }
         }
     }
 

@@ -66,15 +66,21 @@ impl ItemFault {
 /// that are not objects) is parsed by serde_json, which also words every error. `depth` is the
 /// number of arrays and objects around the item: nesting beyond [`json::MAX_DEPTH`] in all is
 /// malformed.
+///
+/// `utf8_unchecked` is set when some of the item's bytes were read without checking that
+/// they are UTF-8 (serde_json does not check the strings it skips); the caller then checks
+/// them. Left alone, every byte of the item is proven UTF-8 already.
 #[inline]
 pub fn parse_item(
     payload: &[u8],
     pos: usize,
     depth: usize,
+    utf8_unchecked: &mut bool,
 ) -> Result<(Result<Frequency, ItemFault>, usize), Malformed> {
-    match scan_flat_item(payload, pos, depth) {
+    match scan_flat_item(payload, pos, depth, utf8_unchecked) {
         Some(found) => Ok(found),
         None => {
+            *utf8_unchecked = true;
             let (frequency, end) = parse_item_with_serde(payload, pos)?;
             json::check_depth(payload, pos, end, depth)?;
             Ok((frequency, end))
@@ -128,13 +134,15 @@ pub fn parse_item_with_serde(
 /// values are plain strings, numbers, `true`, `false` or `null`; nested objects and arrays, and
 /// strings with escapes, are skipped by serde_json. Returns `None` at the first byte outside
 /// that shape, including every syntax error, so that serde_json reads the item instead: this
-/// scanner only ever accepts what serde_json accepts, with the same result. The UTF-8 of the
-/// bytes is checked per part by the caller, as for serde_json's skipped strings.
+/// scanner only ever accepts what serde_json accepts, with the same result. It proves the
+/// UTF-8 of every byte it reads itself, and sets `utf8_unchecked` when it hands a value to
+/// serde_json, which skips strings without checking them.
 #[inline]
 fn scan_flat_item(
     p: &[u8],
     pos: usize,
     depth: usize,
+    utf8_unchecked: &mut bool,
 ) -> Option<(Result<Frequency, ItemFault>, usize)> {
     if *p.get(pos)? != b'{' {
         return None;
@@ -149,18 +157,29 @@ fn scan_flat_item(
         if *p.get(i)? != b'"' {
             return None;
         }
-        let key_end = plain_string_end(p, i + 1)?;
-        let is_frequency = &p[i + 1..key_end] == b"frequency";
-        i = skip_ws(p, key_end + 1);
-        if *p.get(i)? != b':' {
-            return None;
+        // The one name that matters is compared whole, quote included; any other name is
+        // only scanned to its end.
+        let (is_frequency, key_end) = if is_frequency_name(p, i + 1) {
+            (true, i + 1 + FREQUENCY_NAME.len() - 1)
+        } else {
+            (false, plain_string_end(p, i + 1, utf8_unchecked)?)
+        };
+        i = key_end + 1;
+        if p.get(i) != Some(&b':') {
+            i = skip_ws(p, i);
+            if *p.get(i)? != b':' {
+                return None;
+            }
         }
         let value = skip_ws(p, i + 1);
         let first = *p.get(value)?;
         let value_end = match first {
-            b'"' => match plain_string_end(p, value + 1) {
+            b'"' => match plain_string_end(p, value + 1, utf8_unchecked) {
                 Some(close) => close + 1,
-                None => skip_with_serde(p, value)?,
+                None => {
+                    *utf8_unchecked = true;
+                    skip_with_serde(p, value)?
+                }
             },
             b'-' | b'0'..=b'9' => {
                 let (end, integer) = scan_number(p, value)?;
@@ -186,6 +205,7 @@ fn scan_flat_item(
             b'n' => literal_end(p, value, b"null")?,
             b'{' | b'[' => {
                 // Nested too deep: serde_json's fallback reports it.
+                *utf8_unchecked = true;
                 let end = skip_with_serde(p, value)?;
                 json::check_depth(p, value, end, depth + 1).ok()?;
                 end
@@ -235,11 +255,10 @@ fn skip_ws(p: &[u8], mut i: usize) -> usize {
 
 /// The offset of the closing quote of a string whose content starts at `start`, or `None`
 /// if the string has an escape or a control character (or does not end). Eight bytes at a
-/// time: the first byte that is `"`, `\\` or below 0x20 ends the scan.
+/// time: the first byte that is `"`, `\\`, below 0x20 or not ASCII ends the scan. A string
+/// that is not UTF-8 sets `utf8_unchecked`, for the caller's check to report the byte.
 #[inline(always)]
-fn plain_string_end(p: &[u8], start: usize) -> Option<usize> {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGHS: u64 = ONES << 7;
+fn plain_string_end(p: &[u8], start: usize, utf8_unchecked: &mut bool) -> Option<usize> {
     let mut i = start;
     while let Some(chunk) = p.get(i..i + 8) {
         // A slice of length 8 always converts.
@@ -247,34 +266,113 @@ fn plain_string_end(p: &[u8], start: usize) -> Option<usize> {
         let quote = word ^ (ONES * u64::from(b'"'));
         let backslash = word ^ (ONES * u64::from(b'\\'));
         // Each term flags its first matching byte exactly (later flags may be false, which
-        // the lowest set bit never reads).
+        // the lowest set bit never reads); `word` itself flags the bytes that are not ASCII.
         let stops = (quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
+            | (word.wrapping_sub(ONES * 0x20) & !word)
+            | word;
         let stops = stops & HIGHS;
         if stops != 0 {
             let at = i + (stops.trailing_zeros() / 8) as usize;
-            return (p[at] == b'"').then_some(at);
+            return match p[at] {
+                b'"' => Some(at),
+                b'\\' | 0..=0x1f => None,
+                _ => non_ascii_string_end(p, at, utf8_unchecked),
+            };
         }
         i += 8;
     }
     while let Some(&b) = p.get(i) {
-        if b == b'"' {
-            return Some(i);
+        match b {
+            b'"' => return Some(i),
+            b'\\' | 0..=0x1f => return None,
+            0x80.. => return non_ascii_string_end(p, i, utf8_unchecked),
+            _ => i += 1,
         }
-        if b == b'\\' || b < 0x20 {
-            return None;
-        }
-        i += 1;
     }
     None
 }
 
+/// [`plain_string_end`] from the first byte that is not ASCII: the end found a byte at a time,
+/// then the bytes from `from` to it checked as UTF-8 (a byte of a multi-byte character is
+/// never a quote or a backslash, so the end is found the same way either way).
+#[cold]
+fn non_ascii_string_end(p: &[u8], from: usize, utf8_unchecked: &mut bool) -> Option<usize> {
+    let mut i = from;
+    loop {
+        match *p.get(i)? {
+            b'"' => break,
+            b'\\' | 0..=0x1f => return None,
+            _ => i += 1,
+        }
+    }
+    if std::str::from_utf8(&p[from..i]).is_err() {
+        *utf8_unchecked = true;
+    }
+    Some(i)
+}
+
+/// `frequency` and the quote that closes it: a member name that is exactly `frequency`.
+const FREQUENCY_NAME: &[u8; 10] = b"frequency\"";
+
+/// Whether the name whose content starts at `start` is exactly `frequency` (no escapes).
+#[inline(always)]
+fn is_frequency_name(p: &[u8], start: usize) -> bool {
+    p.get(start..start + FREQUENCY_NAME.len()) == Some(&FREQUENCY_NAME[..])
+}
+
+const ONES: u64 = u64::MAX / 255;
+const HIGHS: u64 = ONES << 7;
+
 /// Scans the JSON number at `start` (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
 /// and returns its end, with its value when it is an integer of at most 18 digits (which
 /// always fits an `i64`). `None` when the text is not a number there.
+///
+/// Integers of one to seven digits followed by at least one more byte, the usual case, are
+/// read eight bytes at a time without a branch per digit; anything else takes the byte loop.
 #[inline(always)]
 fn scan_number(p: &[u8], start: usize) -> Option<(usize, Option<i64>)> {
+    let negative = p.get(start) == Some(&b'-');
+    let digits_start = start + usize::from(negative);
+    if let Some(chunk) = p.get(digits_start..digits_start + 8) {
+        // A slice of length 8 always converts.
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // Each byte's distance from `0`: a digit exactly when below 10.
+        let values = word ^ (ONES * u64::from(b'0'));
+        // High bit of each byte: set when the byte is not a digit (its value is 128 or more,
+        // or its low seven bits are 10 or more; the sum cannot carry between bytes).
+        let not_digits = ((values & !HIGHS).wrapping_add(ONES * (0x80 - 10)) | values) & HIGHS;
+        let len = (not_digits.trailing_zeros() / 8) as usize;
+        // One to seven digits, no leading zero, and neither a fraction nor an exponent next.
+        if (1..8).contains(&len)
+            && (len == 1 || chunk[0] != b'0')
+            && !matches!(chunk[len], b'.' | b'e' | b'E')
+        {
+            // The digits moved to the word's high bytes; the zeros below are leading zeros.
+            let magnitude = eight_digits(values << (8 * (8 - len))) as i64;
+            let value = if negative { -magnitude } else { magnitude };
+            return Some((digits_start + len, Some(value)));
+        }
+    }
+    scan_number_bytewise(p, start)
+}
+
+/// The number written by eight digit values, one per byte, the first in the lowest byte
+/// (three multiplications instead of eight: pairs, then fours, then the whole).
+#[inline(always)]
+fn eight_digits(values: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let pairs = values.wrapping_mul(10).wrapping_add(values >> 8);
+    ((pairs & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((pairs >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32
+}
+
+/// [`scan_number`] one byte at a time, for every number its fast path does not take.
+fn scan_number_bytewise(p: &[u8], start: usize) -> Option<(usize, Option<i64>)> {
     let digit = |i: usize| p.get(i).filter(|b| b.is_ascii_digit()).map(|b| b - b'0');
     let mut i = start;
     let negative = p[i] == b'-';
@@ -445,7 +543,7 @@ mod tests {
     use super::*;
 
     fn item(text: &str) -> Result<Frequency, ItemFault> {
-        let (frequency, end) = parse_item(text.as_bytes(), 0, 0).expect("well-formed");
+        let (frequency, end) = parse_item(text.as_bytes(), 0, 0, &mut true).expect("well-formed");
         assert_eq!(end, text.len());
         frequency
     }
@@ -502,14 +600,51 @@ mod tests {
 
     #[test]
     fn malformed_items_are_syntax_errors() {
-        assert!(parse_item(br#"{"frequency": 1"#, 0, 0).is_err());
-        assert!(parse_item(br#"{"frequency": 01}"#, 0, 0).is_err());
+        assert!(parse_item(br#"{"frequency": 1"#, 0, 0, &mut true).is_err());
+        assert!(parse_item(br#"{"frequency": 01}"#, 0, 0, &mut true).is_err());
     }
 }
 
 #[cfg(test)]
 mod flat_scan_tests {
     use super::*;
+
+    /// The word-at-a-time number scan gives the byte loop's answer for every literal, at
+    /// every length, before every kind of byte that can follow a number.
+    #[test]
+    fn the_fast_number_scan_agrees_with_the_byte_loop() {
+        let mut literals: Vec<String> = Vec::new();
+        for digits in 1..=20 {
+            for first in ['0', '1', '5', '9'] {
+                let body: String = std::iter::once(first)
+                    .chain((1..digits).map(|k| char::from(b'0' + (k * 7 % 10) as u8)))
+                    .collect();
+                literals.push(body.clone());
+                literals.push(format!("-{body}"));
+                literals.push(format!("{body}.5"));
+                literals.push(format!("{body}e3"));
+                literals.push(format!("{body}E-3"));
+            }
+        }
+        for value in (0..100_000).chain([9_999_999, 10_000_000, 99_999_999, 123_456_789]) {
+            literals.push(value.to_string());
+        }
+        literals
+            .extend(["-", "-0", "-01", "01", "0.", "1.e5", "-a", "1e", "1e+"].map(String::from));
+        for literal in &literals {
+            let afters = ["", ",", "}", " ", "]", "\"", "é", "\u{7f}", ":", "/", "0"];
+            // Bare, and padded so that eight bytes are always there to read at once.
+            for (after, padding) in afters.iter().flat_map(|a| [(a, ""), (a, "        ")]) {
+                let text = format!("{literal}{after}{padding}");
+                let p = text.as_bytes();
+                let fast = scan_number(p, 0);
+                assert_eq!(fast, scan_number_bytewise(p, 0), "{text:?}");
+                if let Some((end, Some(value))) = fast {
+                    assert_eq!(text[..end].parse::<i64>(), Ok(value), "{text:?}");
+                }
+            }
+        }
+    }
 
     /// Where the fast scanner accepts an item, serde_json must accept it with the same result.
     #[test]
@@ -553,10 +688,10 @@ b"}"#,
         for case in cases {
             let payload = case.as_bytes();
             let serde = parse_item_with_serde(payload, 0);
-            if let Some(fast) = scan_flat_item(payload, 0, 0) {
+            if let Some(fast) = scan_flat_item(payload, 0, 0, &mut true) {
                 assert_eq!(Ok(fast), serde, "{case}");
             }
-            assert_eq!(parse_item(payload, 0, 0), serde, "{case}");
+            assert_eq!(parse_item(payload, 0, 0, &mut true), serde, "{case}");
         }
     }
 }
