@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::item::{parse_item, ItemFault};
+use crate::item::{ItemFault, ItemScanner};
 use crate::json::{self, Malformed};
 use crate::number::Frequency;
 
@@ -278,16 +278,9 @@ fn run(payload: &[u8], start: usize, limit: usize, depth: usize) -> Run {
     #[cfg(feature = "fault-injection")]
     fault_injection::panic_if_marked(&payload[start..limit.min(payload.len())]);
     let mut frequencies = Vec::new();
-    let mut utf8_unchecked = false;
-    let end = parse_run(
-        payload,
-        start,
-        limit,
-        depth,
-        &mut frequencies,
-        &mut utf8_unchecked,
-    );
-    if !utf8_unchecked {
+    let mut scanner = ItemScanner::default();
+    let end = parse_run(payload, start, limit, depth, &mut frequencies, &mut scanner);
+    if !scanner.utf8_unchecked {
         // The item scanner proved every byte it read, and between items there is only
         // punctuation and whitespace.
         return Run { frequencies, end };
@@ -314,14 +307,14 @@ fn parse_run(
     limit: usize,
     depth: usize,
     frequencies: &mut Vec<Frequency>,
-    utf8_unchecked: &mut bool,
+    scanner: &mut ItemScanner,
 ) -> RunEnd {
     let mut pos = start;
     loop {
         if pos >= limit {
             return RunEnd::Reached(pos);
         }
-        let end = match parse_item(payload, pos, depth, utf8_unchecked) {
+        let end = match scanner.parse_item(payload, pos, depth) {
             Ok((Ok(frequency), end)) => {
                 frequencies.push(frequency);
                 end

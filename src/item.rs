@@ -58,37 +58,237 @@ impl ItemFault {
     }
 }
 
-/// Parses the item starting at `pos` and returns its frequency (or why it has none) and the
-/// offset just past the item. `Err` only for bytes that are not JSON.
-///
-/// Most items are flat objects of short plain strings and numbers, which [`scan_flat_item`]
-/// reads at several times serde_json's speed; anything else (escapes, syntax errors, items
-/// that are not objects) is parsed by serde_json, which also words every error. `depth` is the
-/// number of arrays and objects around the item: nesting beyond [`json::MAX_DEPTH`] in all is
-/// malformed.
-///
-/// `utf8_unchecked` is set when some of the item's bytes were read without checking that
-/// they are UTF-8 (serde_json does not check the strings it skips); the caller then checks
-/// them. Left alone, every byte of the item is proven UTF-8 already.
-#[inline]
-pub fn parse_item(
-    payload: &[u8],
-    pos: usize,
-    depth: usize,
-    utf8_unchecked: &mut bool,
-) -> Result<(Result<Frequency, ItemFault>, usize), Malformed> {
-    match scan_flat_item(payload, pos, depth, utf8_unchecked) {
-        Some(found) => Ok(found),
-        None => {
-            *utf8_unchecked = true;
-            let (frequency, end) = parse_item_with_serde(payload, pos)?;
-            json::check_depth(payload, pos, end, depth)?;
-            Ok((frequency, end))
+/// Reads the items of one run, in order. It remembers how the members of the items it read
+/// were laid out, and whether every byte it read was proven UTF-8.
+#[derive(Debug, Default)]
+pub struct ItemScanner {
+    /// The leads of the first members, as the last item that had them wrote them.
+    leads: [MemberLead; LEARNED_MEMBERS],
+    /// Set when some bytes were read without checking that they are UTF-8 (serde_json does
+    /// not check the strings it skips); the caller then checks them. Left clear, every byte
+    /// the scanner read is proven UTF-8 already.
+    pub utf8_unchecked: bool,
+}
+
+/// How many members of an item have their lead remembered.
+const LEARNED_MEMBERS: usize = 8;
+
+/// The bytes from the end of a member's value (or from an item's `{`) to the start of the next
+/// member's value, such as `, "name": ` or `{"id":`: a separator, a plain name, a colon and
+/// whitespace. Items of one event nearly always repeat them byte for byte, so one masked
+/// comparison of 16 bytes takes the place of scanning the name and the punctuation around it.
+/// A lead is remembered only after it was read in full, and the same bytes in the same place
+/// are the same JSON, so a match proves what the full read would.
+#[derive(Clone, Copy, Debug, Default)]
+struct MemberLead {
+    /// The lead's bytes, the first in the lowest byte, zero beyond its length.
+    bytes: u128,
+    /// Ones over the lead's bytes; zero when nothing is remembered.
+    mask: u128,
+    len: usize,
+    is_frequency: bool,
+}
+
+impl MemberLead {
+    const MAX_LEN: usize = 16;
+
+    fn new(lead: &[u8], is_frequency: bool) -> MemberLead {
+        let mut bytes = [0; MemberLead::MAX_LEN];
+        bytes[..lead.len()].copy_from_slice(lead);
+        MemberLead {
+            bytes: u128::from_le_bytes(bytes),
+            mask: u128::MAX >> (8 * (MemberLead::MAX_LEN - lead.len())),
+            len: lead.len(),
+            is_frequency,
         }
+    }
+
+    /// The offset just past the lead when the bytes at `at` begin with it.
+    #[inline(always)]
+    fn matches(&self, p: &[u8], at: usize) -> Option<usize> {
+        let chunk = p.get(at..at + MemberLead::MAX_LEN)?;
+        // A slice of length 16 always converts.
+        let word = u128::from_le_bytes(chunk.try_into().expect("sixteen bytes"));
+        (self.mask != 0 && (word ^ self.bytes) & self.mask == 0).then_some(at + self.len)
     }
 }
 
-/// The item parsed by serde_json: the reference for [`scan_flat_item`] and its fallback.
+impl ItemScanner {
+    /// Parses the item starting at `pos` and returns its frequency (or why it has none) and
+    /// the offset just past the item. `Err` only for bytes that are not JSON.
+    ///
+    /// Most items are flat objects of short plain strings and numbers, which
+    /// [`ItemScanner::scan_flat_item`] reads at several times serde_json's speed; anything
+    /// else (escapes, syntax errors, items that are not objects) is parsed by serde_json, which
+    /// also words every error. `depth` is the number of arrays and objects around the item:
+    /// nesting beyond [`json::MAX_DEPTH`] in all is malformed.
+    #[inline]
+    pub fn parse_item(
+        &mut self,
+        payload: &[u8],
+        pos: usize,
+        depth: usize,
+    ) -> Result<(Result<Frequency, ItemFault>, usize), Malformed> {
+        match self.scan_flat_item(payload, pos, depth) {
+            Some(found) => Ok(found),
+            None => {
+                self.utf8_unchecked = true;
+                let (frequency, end) = parse_item_with_serde(payload, pos)?;
+                json::check_depth(payload, pos, end, depth)?;
+                Ok((frequency, end))
+            }
+        }
+    }
+
+    /// Reads an item that is an object whose member names are plain strings (no escapes) and
+    /// whose values are plain strings, numbers, `true`, `false` or `null`; nested objects and
+    /// arrays, and strings with escapes, are skipped by serde_json. Returns `None` at the first
+    /// byte outside that shape, including every syntax error, so that serde_json reads the item
+    /// instead: this scanner only ever accepts what serde_json accepts, with the same result.
+    /// It proves the UTF-8 of every byte it reads itself, and sets `utf8_unchecked` when it
+    /// hands a value to serde_json, which skips strings without checking them.
+    #[inline]
+    fn scan_flat_item(
+        &mut self,
+        p: &[u8],
+        pos: usize,
+        depth: usize,
+    ) -> Option<(Result<Frequency, ItemFault>, usize)> {
+        if *p.get(pos)? != b'{' {
+            return None;
+        }
+        let mut frequency: Option<Result<Frequency, ItemFault>> = None;
+        let mut duplicate = false;
+        // Where the next member's lead starts: the `{`, then the end of each value.
+        let mut i = pos;
+        let mut member = 0;
+        let close = loop {
+            let remembered = self.leads.get(member).and_then(|lead| {
+                let value = lead.matches(p, i)?;
+                Some((lead.is_frequency, value))
+            });
+            let (is_frequency, value) = match remembered {
+                Some(found) => found,
+                None => match self.read_lead(p, i, member)? {
+                    Lead::Member {
+                        is_frequency,
+                        value,
+                    } => (is_frequency, value),
+                    Lead::Close(close) => break close,
+                },
+            };
+            let first = *p.get(value)?;
+            let value_end = match first {
+                b'"' => match plain_string_end(p, value + 1, &mut self.utf8_unchecked) {
+                    Some(close) => close + 1,
+                    None => {
+                        self.utf8_unchecked = true;
+                        skip_with_serde(p, value)?
+                    }
+                },
+                b'-' | b'0'..=b'9' => {
+                    let (end, integer) = scan_number(p, value)?;
+                    if is_frequency && frequency.is_none() {
+                        frequency = Some(Ok(match integer {
+                            Some(integer) => Frequency::Int(integer),
+                            None => frequency_of(&p[value..end], value)?,
+                        }));
+                        i = end;
+                        member += 1;
+                        continue;
+                    }
+                    end
+                }
+                b't' => literal_end(p, value, b"true")?,
+                b'f' => literal_end(p, value, b"false")?,
+                b'n' => literal_end(p, value, b"null")?,
+                b'{' | b'[' => {
+                    // Nested too deep: serde_json's fallback reports it.
+                    self.utf8_unchecked = true;
+                    let end = skip_with_serde(p, value)?;
+                    json::check_depth(p, value, end, depth + 1).ok()?;
+                    end
+                }
+                _ => return None,
+            };
+            if is_frequency {
+                if frequency.is_some() {
+                    duplicate = true;
+                } else {
+                    frequency = Some(Err(ItemFault::FrequencyNotANumber(
+                        JsonKind::of_first_byte(first),
+                    )));
+                }
+            }
+            i = value_end;
+            member += 1;
+        };
+        let result = match frequency {
+            _ if duplicate => Err(ItemFault::DuplicateFrequency),
+            None => Err(ItemFault::MissingFrequency),
+            Some(found) => found,
+        };
+        Some((result, close + 1))
+    }
+
+    /// Reads the lead of member `member` at `at` (the item's `{` for the first member, else the
+    /// end of the previous value) in full, and remembers it when it is short enough. `None`
+    /// where the bytes leave the flat shape.
+    #[inline(always)]
+    fn read_lead(&mut self, p: &[u8], at: usize, member: usize) -> Option<Lead> {
+        let name = if member == 0 {
+            // `{` is at `at`; the object may be empty.
+            let name = skip_ws(p, at + 1);
+            if *p.get(name)? == b'}' {
+                return Some(Lead::Close(name));
+            }
+            name
+        } else {
+            let separator = skip_ws(p, at);
+            match *p.get(separator)? {
+                b',' => skip_ws(p, separator + 1),
+                b'}' => return Some(Lead::Close(separator)),
+                _ => return None,
+            }
+        };
+        if *p.get(name)? != b'"' {
+            return None;
+        }
+        // The one name that matters is compared whole, quote included; any other name is
+        // only scanned to its end.
+        let mut name_unchecked = false;
+        let (is_frequency, name_end) = if is_frequency_name(p, name + 1) {
+            (true, name + FREQUENCY_NAME.len())
+        } else {
+            (false, plain_string_end(p, name + 1, &mut name_unchecked)?)
+        };
+        self.utf8_unchecked |= name_unchecked;
+        let colon = skip_ws(p, name_end + 1);
+        if *p.get(colon)? != b':' {
+            return None;
+        }
+        let value = skip_ws(p, colon + 1);
+        // Only a name proven UTF-8 is remembered: a match must prove everything a read does.
+        if value - at <= MemberLead::MAX_LEN && member < LEARNED_MEMBERS && !name_unchecked {
+            self.leads[member] = MemberLead::new(&p[at..value], is_frequency);
+        }
+        Some(Lead::Member {
+            is_frequency,
+            value,
+        })
+    }
+}
+
+/// What [`ItemScanner::read_lead`] found where a member's lead may start.
+enum Lead {
+    /// A member, whose value starts at `value`.
+    Member { is_frequency: bool, value: usize },
+    /// The item's closing `}`, at this offset.
+    Close(usize),
+}
+
+/// The item parsed by serde_json: the reference for [`ItemScanner::scan_flat_item`] and its
+/// fallback.
 pub fn parse_item_with_serde(
     payload: &[u8],
     pos: usize,
@@ -128,112 +328,6 @@ pub fn parse_item_with_serde(
         }
     };
     Ok((frequency, end))
-}
-
-/// Reads an item that is an object whose member names are plain strings (no escapes) and whose
-/// values are plain strings, numbers, `true`, `false` or `null`; nested objects and arrays, and
-/// strings with escapes, are skipped by serde_json. Returns `None` at the first byte outside
-/// that shape, including every syntax error, so that serde_json reads the item instead: this
-/// scanner only ever accepts what serde_json accepts, with the same result. It proves the
-/// UTF-8 of every byte it reads itself, and sets `utf8_unchecked` when it hands a value to
-/// serde_json, which skips strings without checking them.
-#[inline]
-fn scan_flat_item(
-    p: &[u8],
-    pos: usize,
-    depth: usize,
-    utf8_unchecked: &mut bool,
-) -> Option<(Result<Frequency, ItemFault>, usize)> {
-    if *p.get(pos)? != b'{' {
-        return None;
-    }
-    let mut i = skip_ws(p, pos + 1);
-    if *p.get(i)? == b'}' {
-        return Some((Err(ItemFault::MissingFrequency), i + 1));
-    }
-    let mut frequency: Option<Result<Frequency, ItemFault>> = None;
-    let mut duplicate = false;
-    loop {
-        if *p.get(i)? != b'"' {
-            return None;
-        }
-        // The one name that matters is compared whole, quote included; any other name is
-        // only scanned to its end.
-        let (is_frequency, key_end) = if is_frequency_name(p, i + 1) {
-            (true, i + 1 + FREQUENCY_NAME.len() - 1)
-        } else {
-            (false, plain_string_end(p, i + 1, utf8_unchecked)?)
-        };
-        i = key_end + 1;
-        if p.get(i) != Some(&b':') {
-            i = skip_ws(p, i);
-            if *p.get(i)? != b':' {
-                return None;
-            }
-        }
-        let value = skip_ws(p, i + 1);
-        let first = *p.get(value)?;
-        let value_end = match first {
-            b'"' => match plain_string_end(p, value + 1, utf8_unchecked) {
-                Some(close) => close + 1,
-                None => {
-                    *utf8_unchecked = true;
-                    skip_with_serde(p, value)?
-                }
-            },
-            b'-' | b'0'..=b'9' => {
-                let (end, integer) = scan_number(p, value)?;
-                if is_frequency && frequency.is_none() {
-                    frequency = Some(Ok(match integer {
-                        Some(integer) => Frequency::Int(integer),
-                        None => frequency_of(&p[value..end], value)?,
-                    }));
-                    i = skip_ws(p, end);
-                    match *p.get(i)? {
-                        b',' => {
-                            i = skip_ws(p, i + 1);
-                            continue;
-                        }
-                        b'}' => break,
-                        _ => return None,
-                    }
-                }
-                end
-            }
-            b't' => literal_end(p, value, b"true")?,
-            b'f' => literal_end(p, value, b"false")?,
-            b'n' => literal_end(p, value, b"null")?,
-            b'{' | b'[' => {
-                // Nested too deep: serde_json's fallback reports it.
-                *utf8_unchecked = true;
-                let end = skip_with_serde(p, value)?;
-                json::check_depth(p, value, end, depth + 1).ok()?;
-                end
-            }
-            _ => return None,
-        };
-        if is_frequency {
-            if frequency.is_some() {
-                duplicate = true;
-            } else {
-                frequency = Some(Err(ItemFault::FrequencyNotANumber(
-                    JsonKind::of_first_byte(first),
-                )));
-            }
-        }
-        i = skip_ws(p, value_end);
-        match *p.get(i)? {
-            b',' => i = skip_ws(p, i + 1),
-            b'}' => break,
-            _ => return None,
-        }
-    }
-    let result = match frequency {
-        _ if duplicate => Err(ItemFault::DuplicateFrequency),
-        None => Err(ItemFault::MissingFrequency),
-        Some(found) => found,
-    };
-    Some((result, i + 1))
 }
 
 /// The text of a number literal as a [`Frequency`]; `None` if it is not a number after all
@@ -543,7 +637,9 @@ mod tests {
     use super::*;
 
     fn item(text: &str) -> Result<Frequency, ItemFault> {
-        let (frequency, end) = parse_item(text.as_bytes(), 0, 0, &mut true).expect("well-formed");
+        let (frequency, end) = ItemScanner::default()
+            .parse_item(text.as_bytes(), 0, 0)
+            .expect("well-formed");
         assert_eq!(end, text.len());
         frequency
     }
@@ -600,14 +696,132 @@ mod tests {
 
     #[test]
     fn malformed_items_are_syntax_errors() {
-        assert!(parse_item(br#"{"frequency": 1"#, 0, 0, &mut true).is_err());
-        assert!(parse_item(br#"{"frequency": 01}"#, 0, 0, &mut true).is_err());
+        assert!(ItemScanner::default()
+            .parse_item(br#"{"frequency": 1"#, 0, 0)
+            .is_err());
+        assert!(ItemScanner::default()
+            .parse_item(br#"{"frequency": 01}"#, 0, 0)
+            .is_err());
     }
 }
 
 #[cfg(test)]
 mod flat_scan_tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: &[&[u8]] = &[
+        b"id",
+        b"name",
+        b"frequency",
+        // Names as long as `frequency`: a lead compared in part would take them for it.
+        b"Frequency",
+        b"frequencz",
+        b"freq ency",
+        b"frequencyX",
+        b"frequenc",
+        b"",
+        b"a-rather-long-member-name",
+        "ключ".as_bytes(),
+        b"freq\\u0075ency",
+        b"bad\xffname",
+    ];
+    const VALUES: &[&[u8]] = &[
+        b"7",
+        b"-12",
+        b"1234567",
+        b"12345678",
+        b"123456789012345678901234567890",
+        b"2.5e-3",
+        b"\"item-123\"",
+        b"\"caf\xc3\xa9\"",
+        b"\"bad \xc3\"",
+        b"\"esc\\\"aped\"",
+        b"true",
+        b"null",
+        b"{\"frequency\": 1}",
+        b"[1, [2]]",
+        b"01",
+        b"tru",
+    ];
+    const SPACES: &[&[u8]] = &[b"", b" ", b"  ", b"\n\t"];
+
+    /// One member: spaces before its separator, its name, spaces around its colon, its value.
+    type Member = (usize, usize, usize, usize, usize);
+
+    fn item_bytes(members: &[Member]) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        for (k, &(before, name, around, after, value)) in members.iter().enumerate() {
+            if k > 0 {
+                out.extend_from_slice(SPACES[before]);
+                out.push(b',');
+            }
+            out.extend_from_slice(SPACES[after]);
+            out.push(b'"');
+            out.extend_from_slice(NAMES[name]);
+            out.push(b'"');
+            out.extend_from_slice(SPACES[around]);
+            out.push(b':');
+            out.extend_from_slice(SPACES[after]);
+            out.extend_from_slice(VALUES[value]);
+        }
+        out.push(b'}');
+        out
+    }
+
+    fn member() -> impl Strategy<Value = Member> {
+        (
+            0..SPACES.len(),
+            0..NAMES.len(),
+            0..SPACES.len(),
+            0..SPACES.len(),
+            0..VALUES.len(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// One scanner reading a run of items, each laid out like or unlike the ones before
+        /// it, gives serde_json's result for every item that is UTF-8, and flags every item
+        /// that is not, for the caller's check to report (serde_json words some of those
+        /// differently, or not at all).
+        #[test]
+        fn remembered_leads_never_change_a_result(
+            layouts in prop::collection::vec(prop::collection::vec(member(), 0..11), 1..6),
+            order in prop::collection::vec(0..6usize, 1..24),
+        ) {
+            let mut payload = Vec::new();
+            let mut items = Vec::new();
+            for &pick in &order {
+                if !items.is_empty() {
+                    payload.extend_from_slice(b", ");
+                }
+                let start = payload.len();
+                payload.extend_from_slice(&item_bytes(&layouts[pick % layouts.len()]));
+                items.push((start, payload.len()));
+            }
+            // Room for a full 16-byte comparison at the last item too, and none.
+            for tail in [&b"]                "[..], &b"]"[..]] {
+                let mut payload = payload.clone();
+                payload.extend_from_slice(tail);
+                let mut scanner = ItemScanner::default();
+                for &(start, end) in &items {
+                    let expected = parse_item_with_serde(&payload, start);
+                    scanner.utf8_unchecked = false;
+                    let found = scanner.parse_item(&payload, start, 1);
+                    if std::str::from_utf8(&payload[start..end]).is_ok() {
+                        prop_assert_eq!(&found, &expected);
+                    } else {
+                        prop_assert!(scanner.utf8_unchecked || found.is_err());
+                    }
+                    if found.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
 
     /// The word-at-a-time number scan gives the byte loop's answer for every literal, at
     /// every length, before every kind of byte that can follow a number.
@@ -688,10 +902,14 @@ b"}"#,
         for case in cases {
             let payload = case.as_bytes();
             let serde = parse_item_with_serde(payload, 0);
-            if let Some(fast) = scan_flat_item(payload, 0, 0, &mut true) {
+            if let Some(fast) = ItemScanner::default().scan_flat_item(payload, 0, 0) {
                 assert_eq!(Ok(fast), serde, "{case}");
             }
-            assert_eq!(parse_item(payload, 0, 0, &mut true), serde, "{case}");
+            assert_eq!(
+                ItemScanner::default().parse_item(payload, 0, 0),
+                serde,
+                "{case}"
+            );
         }
     }
 }
