@@ -68,7 +68,9 @@ fn crossover(c: &mut Criterion) {
     let sizes: &[usize] = if std::env::var_os("FANOUT_BENCH_TINY").is_some() {
         &[10]
     } else {
-        &[10, 50, 100, 200, 300, 500, 1_000, 2_000]
+        &[
+            10, 50, 100, 200, 300, 500, 700, 1_000, 1_500, 2_000, 3_000, 5_000,
+        ]
     };
     for &items in sizes {
         let payload = sample::event(items);

@@ -68,6 +68,58 @@ impl ParsedItems {
     pub fn iter(&self) -> impl Iterator<Item = &Frequency> {
         self.parts.iter().flatten()
     }
+
+    /// Counts the items whose frequency `selects`, and lists their indices in ascending order
+    /// when asked. Split items are counted part by part on the pool that parsed them, so that
+    /// the count does not become the serial tail of the fan-out; a single part is counted on
+    /// the calling thread, which may be outside any pool.
+    pub fn count_where(
+        &self,
+        selects: impl Fn(&Frequency) -> bool + Sync,
+        with_indices: bool,
+    ) -> (usize, Option<Vec<usize>>) {
+        let count_part = |first: usize, part: &[Frequency]| -> (usize, Option<Vec<usize>>) {
+            if with_indices {
+                let indices: Vec<usize> = (first..)
+                    .zip(part)
+                    .filter(|(_, frequency)| selects(frequency))
+                    .map(|(index, _)| index)
+                    .collect();
+                (indices.len(), Some(indices))
+            } else {
+                (
+                    part.iter().filter(|frequency| selects(frequency)).count(),
+                    None,
+                )
+            }
+        };
+        if let [part] = self.parts.as_slice() {
+            return count_part(0, part);
+        }
+        let firsts: Vec<usize> = self
+            .parts
+            .iter()
+            .scan(0, |seen, part| {
+                let first = *seen;
+                *seen += part.len();
+                Some(first)
+            })
+            .collect();
+        let counted: Vec<(usize, Option<Vec<usize>>)> = self
+            .parts
+            .par_iter()
+            .zip(firsts)
+            .map(|(part, first)| count_part(first, part))
+            .collect();
+        let count = counted.iter().map(|(count, _)| count).sum();
+        let indices = with_indices.then(|| {
+            counted
+                .into_iter()
+                .flat_map(|(_, indices)| indices.unwrap_or_default())
+                .collect()
+        });
+        (count, indices)
+    }
 }
 
 /// How one run of item parsing ended.

@@ -190,21 +190,10 @@ fn count(
     payload: &[u8],
     include_indices: bool,
 ) -> (usize, Option<Vec<usize>>) {
-    if include_indices {
-        let indices: Vec<usize> = items
-            .iter()
-            .enumerate()
-            .filter(|(_, frequency)| threshold.is_exceeded_by(frequency, payload))
-            .map(|(index, _)| index)
-            .collect();
-        (indices.len(), Some(indices))
-    } else {
-        let count = items
-            .iter()
-            .filter(|frequency| threshold.is_exceeded_by(frequency, payload))
-            .count();
-        (count, None)
-    }
+    items.count_where(
+        |frequency| threshold.is_exceeded_by(frequency, payload),
+        include_indices,
+    )
 }
 
 /// The function: its configuration and the rayon pool built once at init and reused by every
