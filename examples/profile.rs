@@ -1,6 +1,7 @@
 //! Runs the in-process path many times at one width, for a profiler:
 //! `cargo build --release --example profile && perf record target/release/examples/profile 100000 1 200`.
 
+use frequency_fanout::handler::Phases;
 use frequency_fanout::number::Threshold;
 use frequency_fanout::{evaluate, sample};
 
@@ -20,14 +21,28 @@ fn main() {
         .expect("pool");
     let started = std::time::Instant::now();
     let mut count = 0;
+    let mut phases = Phases::default();
     for _ in 0..rounds {
         let response = pool
             .install(|| evaluate(&payload, width, &threshold, width))
             .expect("valid event");
         count += response.high_frequency_count;
+        phases.recognise += response.phases.recognise;
+        phases.split += response.phases.split;
+        phases.parse_and_check += response.phases.parse_and_check;
+        phases.reassemble += response.phases.reassemble;
     }
-    let each = started.elapsed() / rounds as u32;
+    let rounds = rounds as u32;
+    let each = started.elapsed() / rounds;
     println!("{items} items, width {width}: {each:?} per event ({count} counted)");
+    // Where the time of one event goes, as the invocation summary logs it.
+    println!(
+        "  recognise {:?}, split {:?}, parse and check {:?}, reassemble {:?}",
+        phases.recognise / rounds,
+        phases.split / rounds,
+        phases.parse_and_check / rounds,
+        phases.reassemble / rounds,
+    );
 }
 
 #[allow(dead_code)]
