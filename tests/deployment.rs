@@ -13,14 +13,18 @@
 //!
 //! The tools come from `scripts/install-tools`, which these tests run for any that is missing.
 
+#[path = "support/lambda_process.rs"]
+mod lambda_process;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
 
+use lambda_process::{root, LambdaProcess, Line};
 use runtime_api_peer::{Outcome, RuntimeApiPeer};
 use serde_json::{json, Map, Value};
 
@@ -43,10 +47,6 @@ const EXAMPLE_BUCKET: &str = "example-datasets";
 // ---------------------------------------------------------------------------------------------
 // Tools
 // ---------------------------------------------------------------------------------------------
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn venv_bin(name: &str) -> PathBuf {
     root().join(".venv").join("bin").join(name)
@@ -726,20 +726,10 @@ fn built_bootstrap() -> &'static Path {
     })
 }
 
-/// One line the function printed.
-#[derive(Clone, Debug)]
-struct Line {
-    stream: &'static str,
-    text: String,
-}
-
 /// The built bootstrap running under qemu-aarch64, served by its own Runtime API peer.
 /// Dropping it kills the process.
 struct Emulated {
-    peer: Arc<RuntimeApiPeer>,
-    child: Child,
-    output: Arc<Mutex<Vec<Line>>>,
-    readers: Vec<JoinHandle<()>>,
+    process: LambdaProcess,
 }
 
 impl Emulated {
@@ -748,7 +738,7 @@ impl Emulated {
     fn start(values: &BTreeMap<&str, String>) -> Emulated {
         ensure_tools(&["qemu-aarch64"]);
         let bootstrap = built_bootstrap();
-        let peer = Arc::new(RuntimeApiPeer::start().expect("the Runtime API peer starts"));
+        let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
         let mut command = Command::new("qemu-aarch64");
         command.arg("-L").arg(AARCH64_SYSROOT).arg(bootstrap);
         // Only what Lambda would set: nothing of the developer's shell changes the function.
@@ -756,34 +746,14 @@ impl Emulated {
         command
             .envs(peer.lambda_env())
             .envs(function_environment(values))
-            .env("TZ", "UTC")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start qemu-aarch64 {}: {e}", bootstrap.display()));
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let readers = vec![
-            read_lines(child.stdout.take().unwrap(), "stdout", &output, None),
-            read_lines(
-                child.stderr.take().unwrap(),
-                "stderr",
-                &output,
-                Some(Arc::clone(&peer)),
-            ),
-        ];
+            .env("TZ", "UTC");
         Emulated {
-            peer,
-            child,
-            output,
-            readers,
+            process: LambdaProcess::spawn(peer, command),
         }
     }
 
     fn invoke(&self, payload: impl Into<Vec<u8>>) -> Outcome {
-        let result = self.peer.invoke(payload);
-        result.unwrap_or_else(|error| panic!("{error}\n{}", self.output_text()))
+        self.process.invoke(payload)
     }
 
     /// Invokes and returns the response, failing the test on an error answer.
@@ -802,74 +772,31 @@ impl Emulated {
     }
 
     fn assert_clean(&mut self) {
+        let peer = &self.process.peer;
         assert!(
-            self.peer.problems().is_empty() && self.peer.init_errors().is_empty(),
+            peer.problems().is_empty() && peer.init_errors().is_empty(),
             "protocol problems {:?}, init errors {:?}\n{}",
-            self.peer.problems(),
-            self.peer.init_errors(),
+            peer.problems(),
+            peer.init_errors(),
             self.output_text()
         );
-        if let Some(status) = self.child.try_wait().expect("the process can be polled") {
+        if let Some(status) = self
+            .process
+            .child
+            .try_wait()
+            .expect("the process can be polled")
+        {
             panic!("the function exited ({status})\n{}", self.output_text());
         }
     }
 
     fn output_text(&self) -> String {
-        let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        let mut text = format!("the function's output ({} lines):\n", lines.len());
-        for line in lines.iter() {
-            text.push_str(&format!("[{}] {}\n", line.stream, line.text));
-        }
-        text
+        self.process.output_text()
     }
 
     fn lines(&self) -> Vec<Line> {
-        self.output
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.process.lines()
     }
-}
-
-impl Drop for Emulated {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-/// Collects one output stream's lines on a thread so that the pipe never fills; when stderr
-/// closes the process is gone, and waiting invocations fail at once.
-fn read_lines(
-    stream: impl Read + Send + 'static,
-    name: &'static str,
-    output: &Arc<Mutex<Vec<Line>>>,
-    abort_on_close: Option<Arc<RuntimeApiPeer>>,
-) -> JoinHandle<()> {
-    let output = Arc::clone(output);
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        while let Ok(n) = reader.read_until(b'\n', &mut line) {
-            if n == 0 {
-                break;
-            }
-            let text = String::from_utf8_lossy(&line)
-                .trim_end_matches(['\n', '\r'])
-                .to_string();
-            output
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Line { stream: name, text });
-            line.clear();
-        }
-        if let Some(peer) = abort_on_close {
-            peer.abort("the function's process exited (its stderr closed)");
-        }
-    })
 }
 
 /// Everything of a response but `workers`, which depends on the machine.

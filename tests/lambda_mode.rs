@@ -3,177 +3,24 @@
 //! width, and what the process logs.
 
 mod common;
+#[path = "support/lambda_process.rs"]
+mod lambda_process;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
+use lambda_process::LambdaProcess;
 use runtime_api_peer::{Outcome, RuntimeApiPeer};
 use serde_json::Value;
 
-/// Variables of the developer's shell that would change what the function does.
-const INHERITED_SETTINGS: &[&str] = &[
-    "MAX_WORKERS",
-    "FREQUENCY_THRESHOLD",
-    "AWS_LAMBDA_LOG_FORMAT",
-    "AWS_LAMBDA_LOG_LEVEL",
-    "RUST_LOG",
-    "AWS_LAMBDA_MAX_CONCURRENCY",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "METRICS_NAMESPACE",
-];
-
-/// One line the process printed, and on which stream.
-#[derive(Clone, Debug)]
-struct Line {
-    stream: &'static str,
-    text: String,
-}
-
-/// The release binary serving invocations from its own peer. Dropping it kills the process.
-struct Function {
-    peer: Arc<RuntimeApiPeer>,
-    child: Child,
-    output: Arc<Mutex<Vec<Line>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Function {
-    /// Starts the binary in Lambda mode with a pool of `workers` and the extra `env`.
-    fn start(workers: usize, env: &[(&str, &str)]) -> Function {
-        let binary = common::release_binary();
-        let peer = Arc::new(RuntimeApiPeer::start().expect("the Runtime API peer starts"));
-        let mut command = Command::new(binary);
-        for name in INHERITED_SETTINGS {
-            command.env_remove(name);
-        }
-        command
-            .envs(peer.lambda_env())
-            .env("MAX_WORKERS", workers.to_string())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let readers = vec![
-            read_lines(stdout, "stdout", &output, None),
-            // Once stderr closes the process is gone: waits fail at once instead of timing out.
-            read_lines(stderr, "stderr", &output, Some(Arc::clone(&peer))),
-        ];
-        Function {
-            peer,
-            child,
-            output,
-            readers,
-        }
-    }
-
-    /// Invokes the function and returns its answer, or fails the test with the process's output.
-    fn invoke(&self, payload: impl Into<Vec<u8>>) -> Outcome {
-        let result = self.peer.invoke(payload);
-        result.unwrap_or_else(|error| panic!("{error}\n{}", self.output_text()))
-    }
-
-    fn invoke_with_deadline(&self, payload: impl Into<Vec<u8>>, deadline_ms: u64) -> Outcome {
-        let result = self.peer.invoke_with_deadline(payload, deadline_ms);
-        result.unwrap_or_else(|error| panic!("{error}\n{}", self.output_text()))
-    }
-
-    /// Fails the test unless the process is still running.
-    fn assert_alive(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("the process can be polled") {
-            panic!(
-                "the function's process exited ({status})\n{}",
-                self.output_text()
-            );
-        }
-    }
-
-    /// Fails the test if the function spoke the Runtime API wrongly or failed to initialise.
-    fn assert_clean_protocol(&self) {
-        let problems = self.peer.problems();
-        assert!(
-            problems.is_empty(),
-            "Runtime API protocol problems: {problems:#?}\n{}",
-            self.output_text()
-        );
-        let init_errors = self.peer.init_errors();
-        assert!(
-            init_errors.is_empty(),
-            "init errors: {init_errors:?}\n{}",
-            self.output_text()
-        );
-    }
-
-    fn output_text(&self) -> String {
-        let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        let mut text = format!("the function's output ({} lines):\n", lines.len());
-        for line in lines.iter() {
-            text.push_str(&format!("[{}] {}\n", line.stream, line.text));
-        }
-        text
-    }
-
-    /// Kills the process and returns everything it printed.
-    fn finish(mut self) -> Vec<Line> {
-        self.stop();
-        let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        lines.clone()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Collects the lines of one output stream on a thread, so that the pipe never fills.
-fn read_lines(
-    stream: impl Read + Send + 'static,
-    name: &'static str,
-    output: &Arc<Mutex<Vec<Line>>>,
-    abort_on_close: Option<Arc<RuntimeApiPeer>>,
-) -> JoinHandle<()> {
-    let output = Arc::clone(output);
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line)
-                        .trim_end_matches(['\n', '\r'])
-                        .to_string();
-                    output
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(Line { stream: name, text });
-                }
-            }
-        }
-        if let Some(peer) = abort_on_close {
-            peer.abort("the function's process exited (its stderr closed)");
-        }
-    })
+/// The release binary in Lambda mode, serving invocations from its own peer with a pool of
+/// `workers` and the extra `env`.
+fn start_function(workers: usize, env: &[(&str, &str)]) -> LambdaProcess {
+    let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
+    let workers = workers.to_string();
+    let settings = [&[("MAX_WORKERS", workers.as_str())], env].concat();
+    LambdaProcess::start(common::release_binary(), peer, &settings)
 }
 
 fn example(name: &str) -> common::Example {
@@ -260,7 +107,7 @@ fn large_event() -> (Vec<u8>, usize) {
 fn a_rejected_event_does_not_stop_the_process() {
     let basic = example("basic.json");
     let rejected = example("rejected/frequency_string.json");
-    let mut function = Function::start(2, &[]);
+    let mut function = start_function(2, &[]);
 
     let first = function.invoke(read(&basic.event));
     assert_response(&first, &common::expected_at(&basic, 2), "basic.json, first");
@@ -300,7 +147,7 @@ fn every_example_at_every_width_from_1_to_8() {
     let examples = common::examples();
     let mut failures = Vec::new();
     for workers in 1..=8 {
-        let mut function = Function::start(workers, &[]);
+        let mut function = start_function(workers, &[]);
         for example in &examples {
             let what = format!("{} at width {workers}", example.name);
             let outcome = function.invoke(read(&example.event));
@@ -342,7 +189,7 @@ fn a_large_event_gives_the_same_answer_at_widths_1_2_and_8() {
     let (payload, high_frequency) = large_event();
     let mut answers = Vec::new();
     for workers in [1, 2, 8] {
-        let mut function = Function::start(workers, &[]);
+        let mut function = start_function(workers, &[]);
         // Twice: the second invocation reuses the pool the first one warmed.
         for round in 1..=2 {
             let outcome = function.invoke(payload.clone());
@@ -391,7 +238,7 @@ fn json_logs_are_json_lines_with_a_level_and_one_summary_per_invocation() {
     let (large, _) = large_event();
     let basic = example("basic.json");
     let rejected = example("rejected/frequency_string.json");
-    let function = Function::start(2, &[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
+    let function = start_function(2, &[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
     let valid = [
         function.invoke(read(&basic.event)),
         function.invoke(large),
@@ -489,7 +336,7 @@ fn text_logs_have_no_ansi_escapes() {
         let env: Vec<(&str, &str)> = format
             .map(|f| vec![("AWS_LAMBDA_LOG_FORMAT", f)])
             .unwrap_or_default();
-        let function = Function::start(2, &env);
+        let function = start_function(2, &env);
         let valid = function.invoke(read(&basic.event));
         let error = function.invoke(read(&rejected.event));
         function.assert_clean_protocol();
@@ -522,7 +369,7 @@ fn a_deadline_in_the_past_is_still_answered() {
     let rejected = example("rejected/frequency_string.json");
     let (large, high_frequency) = large_event();
     // `cargo lambda watch` sends a deadline of 600000 (in 1970) and sets this variable.
-    let mut function = Function::start(2, &[("AWS_LAMBDA_MAX_CONCURRENCY", "1")]);
+    let mut function = start_function(2, &[("AWS_LAMBDA_MAX_CONCURRENCY", "1")]);
     for deadline in [600_000, 1, 0] {
         let what = format!("basic.json, deadline {deadline}");
         let outcome = function.invoke_with_deadline(read(&basic.event), deadline);

@@ -11,30 +11,15 @@
 //! - No ANSI escape appears in any log format.
 
 mod common;
+#[path = "support/lambda_process.rs"]
+mod lambda_process;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::{BufReader, Read};
 
+use lambda_process::{epoch_ms, text_of, LambdaProcess, Line};
 use runtime_api_peer::{Outcome, RuntimeApiPeer, DEFAULT_FUNCTION_ARN};
 use serde_json::{json, Map, Value};
-
-/// Variables of the developer's shell that would change what the function prints.
-const INHERITED_SETTINGS: &[&str] = &[
-    "MAX_WORKERS",
-    "FREQUENCY_THRESHOLD",
-    "AWS_LAMBDA_LOG_FORMAT",
-    "AWS_LAMBDA_LOG_LEVEL",
-    "RUST_LOG",
-    "AWS_LAMBDA_MAX_CONCURRENCY",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "METRICS_NAMESPACE",
-    "METRICS_DISABLED",
-    "_X_AMZN_TRACE_ID",
-];
 
 /// The pool's width in these tests.
 const WORKERS: usize = 2;
@@ -76,13 +61,6 @@ const EMF_UNITS: &[&str] = &[
     "None",
 ];
 
-/// One line the process printed, and on which stream.
-#[derive(Clone, Debug)]
-struct Line {
-    stream: &'static str,
-    text: String,
-}
-
 /// One invocation: the peer's outcome, and the epoch milliseconds around the call (the peer
 /// builds the trace id from the moment it queues the invocation).
 struct Invocation {
@@ -93,52 +71,23 @@ struct Invocation {
 
 /// The release binary serving invocations from its own peer. Dropping it kills the process.
 struct Function {
-    peer: Arc<RuntimeApiPeer>,
-    child: Child,
-    output: Arc<Mutex<Vec<Line>>>,
-    readers: Vec<JoinHandle<()>>,
+    process: LambdaProcess,
 }
 
 impl Function {
     /// Starts the binary in Lambda mode with a pool of [`WORKERS`] and the extra `env`.
     fn start(env: &[(&str, &str)]) -> Function {
-        let binary = common::release_binary();
-        let peer = Arc::new(RuntimeApiPeer::start().expect("the Runtime API peer starts"));
-        let mut command = Command::new(binary);
-        for name in INHERITED_SETTINGS {
-            command.env_remove(name);
-        }
-        command
-            .envs(peer.lambda_env())
-            .env("MAX_WORKERS", WORKERS.to_string())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let readers = vec![
-            read_lines(stdout, "stdout", &output, None),
-            read_lines(stderr, "stderr", &output, Some(Arc::clone(&peer))),
-        ];
+        let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
+        let workers = WORKERS.to_string();
+        let settings = [&[("MAX_WORKERS", workers.as_str())], env].concat();
         Function {
-            peer,
-            child,
-            output,
-            readers,
+            process: LambdaProcess::start(common::release_binary(), peer, &settings),
         }
     }
 
     fn invoke(&self, payload: impl Into<Vec<u8>>) -> Invocation {
         let sent_from_ms = epoch_ms();
-        let outcome = self
-            .peer
-            .invoke(payload)
-            .unwrap_or_else(|error| panic!("{error}\n{}", self.output_text()));
+        let outcome = self.process.invoke(payload);
         Invocation {
             outcome,
             sent_from_ms,
@@ -146,96 +95,12 @@ impl Function {
         }
     }
 
-    fn assert_clean_protocol(&self) {
-        let problems = self.peer.problems();
-        assert!(
-            problems.is_empty(),
-            "Runtime API protocol problems: {problems:#?}\n{}",
-            self.output_text()
-        );
-        assert!(
-            self.peer.init_errors().is_empty(),
-            "init errors\n{}",
-            self.output_text()
-        );
-    }
-
-    fn output_text(&self) -> String {
-        let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        text_of(&lines)
-    }
-
     /// Kills the process and returns everything it printed. Every answer has been received
     /// by then, and the function writes an invocation's lines before it answers.
-    fn finish(mut self) -> Vec<Line> {
-        self.assert_clean_protocol();
-        self.stop();
-        let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
-        lines.clone()
+    fn finish(self) -> Vec<Line> {
+        self.process.assert_clean_protocol();
+        self.process.finish()
     }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Collects the lines of one output stream on a thread, so that the pipe never fills.
-fn read_lines(
-    stream: impl Read + Send + 'static,
-    name: &'static str,
-    output: &Arc<Mutex<Vec<Line>>>,
-    abort_on_close: Option<Arc<RuntimeApiPeer>>,
-) -> JoinHandle<()> {
-    let output = Arc::clone(output);
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line)
-                        .trim_end_matches(['\n', '\r'])
-                        .to_string();
-                    output
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(Line { stream: name, text });
-                }
-            }
-        }
-        if let Some(peer) = abort_on_close {
-            peer.abort("the function's process exited (its stderr closed)");
-        }
-    })
-}
-
-fn text_of(lines: &[Line]) -> String {
-    let mut text = format!("the function's output ({} lines):\n", lines.len());
-    for line in lines {
-        // A 100,000-item payload logged at TRACE would drown the message.
-        let shown: String = line.text.chars().take(2_000).collect();
-        text.push_str(&format!("[{}] {shown}\n", line.stream));
-    }
-    text
-}
-
-fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis() as u64
 }
 
 fn read_event(relative: &str) -> Vec<u8> {

@@ -1,6 +1,9 @@
-//! A function binary in Lambda mode, served by its own Runtime API peer: shared by
-//! tests/faults.rs and tests/soak.rs, which include this file with `#[path]`.
+//! A function binary in Lambda mode, served by its own Runtime API peer: the process, the
+//! lines it prints on stdout and stderr, and a guard that kills it when dropped. Shared by
+//! tests/lambda_mode.rs, tests/observability.rs, tests/deployment.rs, tests/faults.rs and
+//! tests/soak.rs, which include this file with `#[path]`.
 
+// Each test crate that includes this file uses only some of its items.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -12,19 +15,10 @@ use std::time::{Duration, Instant};
 
 use runtime_api_peer::{Outcome, RuntimeApiPeer};
 
-/// Variables of the developer's shell that would change what the function does.
-pub const INHERITED_SETTINGS: &[&str] = &[
-    "AWS_LAMBDA_RUNTIME_API",
-    "MAX_WORKERS",
-    "FREQUENCY_THRESHOLD",
-    "AWS_LAMBDA_LOG_FORMAT",
-    "AWS_LAMBDA_LOG_LEVEL",
-    "RUST_LOG",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_MAX_CONCURRENCY",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "METRICS_NAMESPACE",
-];
+#[path = "settings.rs"]
+mod settings;
+
+pub use settings::INHERITED_SETTINGS;
 
 /// The crate's root directory.
 pub fn root() -> &'static Path {
@@ -80,20 +74,29 @@ pub struct LambdaProcess {
 impl LambdaProcess {
     /// Starts `binary` in Lambda mode against `peer` with the extra `env`.
     pub fn start(binary: &Path, peer: RuntimeApiPeer, env: &[(&str, &str)]) -> LambdaProcess {
-        let peer = Arc::new(peer);
         let mut command = Command::new(binary);
         for name in INHERITED_SETTINGS {
             command.env_remove(name);
         }
+        command.envs(peer.lambda_env()).envs(env.iter().copied());
+        LambdaProcess::spawn(peer, command)
+    }
+
+    /// Starts `command`, which already holds the environment `peer` serves (its
+    /// `lambda_env()`), with its output read line by line.
+    pub fn spawn(peer: RuntimeApiPeer, mut command: Command) -> LambdaProcess {
+        let peer = Arc::new(peer);
         command
-            .envs(peer.lambda_env())
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            let shown: Vec<_> = std::iter::once(command.get_program())
+                .chain(command.get_args())
+                .map(|part| part.to_string_lossy())
+                .collect();
+            panic!("cannot start {}: {e}", shown.join(" "))
+        });
         let output = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -178,13 +181,15 @@ impl LambdaProcess {
             .clone()
     }
 
+    /// Everything the process has printed so far, to show in a failure message.
     pub fn output_text(&self) -> String {
-        let lines = self.lines();
-        let mut text = format!("the function's output ({} lines):\n", lines.len());
-        for line in &lines {
-            text.push_str(&format!("[{}] {}\n", line.stream, line.text));
-        }
-        text
+        text_of(&self.lines())
+    }
+
+    /// Kills the process and returns everything it printed.
+    pub fn finish(mut self) -> Vec<Line> {
+        self.stop();
+        self.lines()
     }
 
     fn stop(&mut self) {
@@ -232,6 +237,17 @@ fn read_lines(
             peer.abort("the function's process exited (its stderr closed)");
         }
     })
+}
+
+/// `lines` as a failure message shows them, each cut at 2,000 characters: a 100,000-item
+/// payload logged at TRACE would drown the message.
+pub fn text_of(lines: &[Line]) -> String {
+    let mut text = format!("the function's output ({} lines):\n", lines.len());
+    for line in lines {
+        let shown: String = line.text.chars().take(2_000).collect();
+        text.push_str(&format!("[{}] {shown}\n", line.stream));
+    }
+    text
 }
 
 /// Milliseconds since the Unix epoch.
