@@ -5,9 +5,10 @@
 mod common;
 #[path = "support/differential.rs"]
 mod differential;
+#[path = "support/local_process.rs"]
+mod local_process;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -524,39 +525,8 @@ fn items_arrays_of_one_huge_item() {
 
 /// Runs the release binary in local mode with `MAX_WORKERS=workers`: exit code, stdout, stderr.
 fn run_local(args: &[&str], stdin: Option<&[u8]>, workers: &str) -> (Option<i32>, String, String) {
-    let mut command = Command::new(common::release_binary());
-    for name in [
-        "AWS_LAMBDA_RUNTIME_API",
-        "FREQUENCY_THRESHOLD",
-        "AWS_LAMBDA_LOG_FORMAT",
-        "AWS_LAMBDA_LOG_LEVEL",
-        "RUST_LOG",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    ] {
-        command.env_remove(name);
-    }
-    command
-        .env("MAX_WORKERS", workers)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the release binary starts");
-    let writer = stdin.map(|input| {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let input = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        })
-    });
-    let output = child.wait_with_output().expect("the release binary runs");
-    if let Some(writer) = writer {
-        writer.join().unwrap();
-    }
+    let env = [("MAX_WORKERS", workers)];
+    let output = local_process::run(common::release_binary(), args, stdin, &env);
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

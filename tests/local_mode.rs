@@ -3,26 +3,15 @@
 //! init, and the logs on stderr.
 
 mod common;
+#[path = "support/local_process.rs"]
+mod local_process;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use common::{examples, expected_at, release_binary, Example};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-
-/// Variables of the calling environment that would change what is tested.
-const CLEARED: &[&str] = &[
-    "AWS_LAMBDA_RUNTIME_API",
-    "MAX_WORKERS",
-    "FREQUENCY_THRESHOLD",
-    "AWS_LAMBDA_LOG_FORMAT",
-    "AWS_LAMBDA_LOG_LEVEL",
-    "RUST_LOG",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-];
 
 const WIDTHS: std::ops::RangeInclusive<usize> = 1..=8;
 
@@ -50,35 +39,7 @@ struct Outcome {
 /// `None`) and `env` set over a cleared environment. Checks that no output carries an ANSI
 /// escape, whatever the log format.
 fn run(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Outcome {
-    let mut command = Command::new(release_binary());
-    command.current_dir(common::root());
-    for name in CLEARED {
-        command.env_remove(name);
-    }
-    command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the release binary starts");
-    // Written from another thread so that a full pipe cannot block both sides; a process that
-    // stops before reading (a configuration error) closes the pipe, which is not an error here.
-    let writer = stdin.map(|input| {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let input = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        })
-    });
-    let output = child.wait_with_output().expect("the release binary runs");
-    if let Some(writer) = writer {
-        writer.join().expect("the stdin writer");
-    }
+    let output = local_process::run(release_binary(), args, stdin, env);
     let context = format!("args {args:?}, env {env:?}");
     assert!(
         !output.stdout.contains(&0x1b),
