@@ -1,5 +1,5 @@
-//! The fan-out: the items array split at guessed item boundaries, each part parsed by its own
-//! rayon worker, every guess verified, and the parts reassembled in item order.
+//! The fan-out: the items array split at guessed item boundaries, each part parsed as its own
+//! rayon task, every guess verified, and the parts reassembled in item order.
 //!
 //! Parsing is the work; the comparison after it costs almost nothing. So each worker parses
 //! its own share of the items' bytes. A worker cannot know where its share really begins
@@ -10,6 +10,8 @@
 //! right; part `k` is kept only when part `k-1` stopped exactly where part `k` began. Where the
 //! chain breaks, the parse carries on serially from where the last good part stopped until it
 //! meets a later guess again. The chain of checks proves the result equal to a serial parse.
+//! Each worker's share is cut into a few parts ([`PARTS_PER_WORKER`]), so that the workers stay
+//! busy to the end even when one of them runs slower.
 
 use std::time::{Duration, Instant};
 
@@ -148,14 +150,19 @@ struct Run {
     end: RunEnd,
 }
 
-/// Parses the items array whose `[` is at `open`, split into at most `parts` parts run in
-/// parallel on the current rayon pool (serially when `parts` is 1). Returns the items and the
-/// offset just past the `]`. `items_path` (`items`, `Items`, or empty for a bare array) names
-/// the array in syntax errors.
+/// How many parts each worker's share is cut into. A worker that finishes its part early
+/// takes another instead of waiting for a slower one (a core shared with other work, a
+/// denser stretch of the array), at the cost of a few more boundary guesses to verify.
+pub const PARTS_PER_WORKER: usize = 4;
+
+/// Parses the items array whose `[` is at `open` with `workers` workers of the current rayon
+/// pool (serially when `workers` is 1): the array is cut into `workers * PARTS_PER_WORKER`
+/// parts, each run as its own task. Returns the items and the offset just past the `]`.
+/// `items_path` (`items`, `Items`, or empty for a bare array) names the array in syntax errors.
 pub fn parse_items(
     payload: &[u8],
     open: usize,
-    parts: usize,
+    workers: usize,
     items_path: &str,
 ) -> Result<(ParsedItems, usize), Malformed> {
     let array_path = || {
@@ -177,6 +184,11 @@ pub fn parse_items(
     };
 
     let started = Instant::now();
+    let parts = if workers > 1 {
+        workers.saturating_mul(PARTS_PER_WORKER)
+    } else {
+        1
+    };
     let starts = guess_starts(payload, first, parts);
     let split = started.elapsed();
     let runs: Vec<Option<Run>> = if starts.len() == 1 {
@@ -184,6 +196,7 @@ pub fn parse_items(
     } else {
         starts
             .par_iter()
+            .with_max_len(1)
             .enumerate()
             .map(|(k, &start)| {
                 let limit = starts.get(k + 1).copied().unwrap_or(usize::MAX);

@@ -135,7 +135,7 @@ pub fn answer(
     }
 }
 
-/// Processes one direct-invocation payload with its items split into `parts` parts on the
+/// Processes one direct-invocation payload with its items parsed by `parts` workers of the
 /// current rayon pool (serially for 1). The response does not depend on `parts`.
 pub fn evaluate(
     payload: &[u8],
