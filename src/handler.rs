@@ -20,10 +20,11 @@ use crate::http::{self, HttpReply};
 use crate::number::Threshold;
 
 /// Payloads smaller than this are processed on the calling thread: handing them to the pool
-/// and waiting for the answer costs more than parsing them. `cargo bench --bench process --
-/// crossover` compares the two; the value here comes from a first, noisy run and is to be
-/// confirmed on a quiet machine.
-pub const INLINE_BELOW_BYTES: usize = 16 * 1024;
+/// and waiting for the answer costs more than parsing them. Measured with `cargo bench --bench
+/// process -- crossover` on 2 cores (BENCHMARKS.md): the hand-off costs about 13 µs, and the
+/// pool starts to win between events of 34,524 bytes (pool / inline 1.07) and 49,399 bytes
+/// (0.93), so the line is drawn at 40 KiB.
+pub const INLINE_BELOW_BYTES: usize = 40 * 1024;
 
 /// The answer to a valid event.
 #[derive(Clone, Debug, Serialize)]

@@ -91,7 +91,8 @@ fn start(binary: &std::path::Path, workers: usize) -> LambdaProcess {
 #[test]
 fn a_panic_in_the_pool_fails_that_invocation_and_the_same_process_serves_the_next() {
     let binary = fault_injection_binary();
-    // Above the 16 KiB below which an event is processed inline: these go through the pool.
+    // Above `INLINE_BELOW_BYTES`, below which an event is processed inline: these go through
+    // the pool.
     let (panicking, _) = event(2_000, Some(1_500));
     let (panicking_first_part, _) = event(2_000, Some(3));
     let (valid, count) = event(2_000, None);
