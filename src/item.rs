@@ -1,8 +1,10 @@
 //! One item: a JSON object whose own top-level `frequency` member is a number.
 //!
-//! serde_json parses the item; this visitor keeps only the text of `frequency` (as a
-//! borrowed [`RawValue`], so integers of any size and literals beyond the double range keep
-//! their exact text) and skips every other member without building it.
+//! Most items are flat objects, read by [`ItemScanner`] a word at a time, with what it learns
+//! of one item's layout used on the next. Anything else goes to serde_json, whose visitor here
+//! keeps only the text of `frequency` (as a borrowed [`RawValue`], so integers of any size and
+//! literals beyond the double range keep their exact text) and skips every other member
+//! without building it.
 
 use std::fmt;
 
@@ -93,6 +95,9 @@ impl MemberLead {
     const MAX_LEN: usize = 16;
 
     fn new(lead: &[u8], is_frequency: bool) -> MemberLead {
+        // A lead holds at least `{` or `,`, two quotes and a colon, and the caller keeps only
+        // leads of up to 16 bytes: the shift below is within 0..128.
+        debug_assert!((4..=MemberLead::MAX_LEN).contains(&lead.len()));
         let mut bytes = [0; MemberLead::MAX_LEN];
         bytes[..lead.len()].copy_from_slice(lead);
         MemberLead {
