@@ -528,14 +528,15 @@ mod tests {
     use super::*;
 
     fn parse(
-        text: &str,
+        text: impl AsRef<[u8]>,
         parts: usize,
     ) -> Result<(Vec<Frequency>, Option<ItemRejection>, usize), Malformed> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(parts)
             .build()
             .unwrap();
-        pool.install(|| parse_items(text.as_bytes(), 0, parts, "items"))
+        let text = text.as_ref();
+        pool.install(|| parse_items(text, 0, parts, "items"))
             .map(|(items, end)| (items.iter().copied().collect(), items.rejection, end))
     }
 
@@ -592,13 +593,7 @@ mod tests {
                     continue;
                 };
                 for parts in 1..=4 {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(parts)
-                        .build()
-                        .unwrap();
-                    let error = pool
-                        .install(|| parse_items(&bytes, 0, parts, "items"))
-                        .expect_err("invalid UTF-8");
+                    let error = parse(&bytes, parts).expect_err("invalid UTF-8");
                     assert_eq!(
                         error.offset,
                         expected.valid_up_to(),
