@@ -2,7 +2,7 @@
 //! body, responses with a `Content-Length` body, and keep-alive connections (lambda_runtime's
 //! hyper client keeps one connection open across `/next` and the answer that follows it).
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 
 /// The longest request line or header line accepted.
 const MAX_LINE: usize = 64 * 1024;
@@ -196,26 +196,65 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a response with a `Content-Length` body in one write.
+/// How a response's head and body go onto the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Writes {
+    /// Head and body in one write (`writev`), with `TCP_NODELAY` on the connection: what a Go
+    /// HTTP server, such as Lambda's Runtime API most likely is, does by default.
+    #[default]
+    OneWriteNoDelay,
+    /// Head, then body, in two writes, with Nagle's algorithm left on: the body's first segment
+    /// waits for the head's acknowledgement, which the client may delay.
+    TwoWritesNagle,
+}
+
+impl Writes {
+    /// Whether connections set `TCP_NODELAY`.
+    pub fn no_delay(self) -> bool {
+        self == Writes::OneWriteNoDelay
+    }
+}
+
+/// Writes a response with a `Content-Length` body, as `writes` says.
 pub fn write_response<W: Write>(
     writer: &mut W,
     status: u16,
     headers: &[(&str, &str)],
     body: &[u8],
     keep_alive: bool,
+    writes: Writes,
 ) -> io::Result<()> {
     let head = response_head(status, headers, body.len(), keep_alive);
-    if body.len() <= SMALL_BODY {
-        let mut message = Vec::with_capacity(head.len() + body.len());
-        message.extend_from_slice(head.as_bytes());
-        message.extend_from_slice(body);
-        writer.write_all(&message)?;
-    } else {
-        // A large payload is not copied behind its head.
-        writer.write_all(head.as_bytes())?;
-        writer.write_all(body)?;
+    match writes {
+        Writes::OneWriteNoDelay => write_all_vectored(
+            writer,
+            &mut [IoSlice::new(head.as_bytes()), IoSlice::new(body)],
+        )?,
+        Writes::TwoWritesNagle => {
+            writer.write_all(head.as_bytes())?;
+            writer.write_all(body)?;
+        }
     }
     writer.flush()
+}
+
+/// `write_all` over several buffers: one `writev` when the socket takes it all.
+fn write_all_vectored<W: Write>(writer: &mut W, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match writer.write_vectored(slices) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the connection took no more bytes",
+                ))
+            }
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// The status line and headers of a response whose body is `body_len` bytes, with the blank
@@ -237,9 +276,6 @@ pub fn response_head(
     head.push_str("\r\n");
     head
 }
-
-/// Bodies up to this size go out in one write with their head.
-const SMALL_BODY: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -313,6 +349,7 @@ mod tests {
             &[("Content-Type", "application/json")],
             b"{}",
             true,
+            Writes::OneWriteNoDelay,
         )
         .unwrap();
         assert_eq!(
@@ -320,7 +357,7 @@ mod tests {
             b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
         );
         let mut out = Vec::new();
-        write_response(&mut out, 404, &[], b"", false).unwrap();
+        write_response(&mut out, 404, &[], b"", false, Writes::TwoWritesNagle).unwrap();
         assert_eq!(
             out,
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

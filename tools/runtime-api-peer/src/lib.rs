@@ -51,7 +51,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use http::MAX_BODY;
+pub use http::{Writes, MAX_BODY};
 
 /// The prefix of every Runtime API path.
 pub const API_PREFIX: &str = "/2018-06-01/runtime";
@@ -83,6 +83,8 @@ pub struct Options {
     pub invoke_timeout: Duration,
     /// See [`DEFAULT_DEADLINE`].
     pub deadline: Duration,
+    /// How responses, an invocation's payload above all, are written (see [`Writes`]).
+    pub writes: Writes,
 }
 
 impl Default for Options {
@@ -91,6 +93,7 @@ impl Default for Options {
             function_arn: DEFAULT_FUNCTION_ARN.to_string(),
             invoke_timeout: DEFAULT_INVOKE_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
+            writes: Writes::default(),
         }
     }
 }
@@ -245,7 +248,7 @@ impl std::error::Error for InvokeError {}
 /// An invocation waiting for a `/next` request.
 struct Queued {
     request_id: String,
-    payload: Vec<u8>,
+    payload: Arc<[u8]>,
     deadline_ms: u64,
     trace_id: String,
     queued_at: Instant,
@@ -262,6 +265,10 @@ struct InFlight {
 struct State {
     queue: VecDeque<Queued>,
     in_flight: HashMap<String, InFlight>,
+    /// The most invocations handed out and not yet answered at any one time.
+    max_in_flight: usize,
+    /// `/next` requests waiting for an invocation.
+    waiting_next: usize,
     outcomes: HashMap<String, Outcome>,
     answered: HashSet<String>,
     first_next_at: Option<Instant>,
@@ -408,6 +415,12 @@ impl RuntimeApiPeer {
     /// Queues an invocation without waiting, and returns its fresh request id. `deadline_ms`
     /// defaults to now plus [`Options::deadline`].
     pub fn enqueue(&self, payload: impl Into<Vec<u8>>, deadline_ms: Option<u64>) -> String {
+        self.enqueue_shared(Arc::from(payload.into()), deadline_ms)
+    }
+
+    /// [`enqueue`](Self::enqueue) for a payload the caller keeps too: queueing it copies nothing,
+    /// so that an open arrival schedule of megabyte events keeps its clock.
+    pub fn enqueue_shared(&self, payload: Arc<[u8]>, deadline_ms: Option<u64>) -> String {
         let request_id = self.fresh_request_id();
         let now_ms = epoch_ms();
         let deadline_ms =
@@ -423,7 +436,7 @@ impl RuntimeApiPeer {
         });
         state.queue.push_back(Queued {
             request_id: request_id.clone(),
-            payload: payload.into(),
+            payload,
             deadline_ms,
             trace_id,
             queued_at: Instant::now(),
@@ -516,6 +529,30 @@ impl RuntimeApiPeer {
     /// is ready for more has made `n + 1`).
     pub fn next_requests(&self) -> u64 {
         self.shared.lock().next_requests
+    }
+
+    /// The most invocations that were handed out and not yet answered at one time, since the
+    /// peer started or since [`reset_max_in_flight`](Self::reset_max_in_flight).
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.lock().max_in_flight
+    }
+
+    /// How many invocations are handed out and not yet answered now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.lock().in_flight.len()
+    }
+
+    /// Starts counting [`max_in_flight`](Self::max_in_flight) afresh from the invocations in
+    /// flight now.
+    pub fn reset_max_in_flight(&self) {
+        let mut state = self.shared.lock();
+        state.max_in_flight = state.in_flight.len();
+    }
+
+    /// How many `/next` requests are waiting for an invocation now: a function serving `n`
+    /// invocations at once holds up to `n` of them when idle.
+    pub fn waiting_next_requests(&self) -> usize {
+        self.shared.lock().waiting_next
     }
 
     /// Every `POST /init/error` so far.
@@ -641,7 +678,8 @@ fn accept(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Serves the requests of one connection until the client closes it or asks to.
 fn serve_connection(shared: &Shared, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+    let writes = shared.options.writes;
+    let _ = stream.set_nodelay(writes.no_delay());
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -657,7 +695,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
                 if error.kind() == io::ErrorKind::InvalidData {
                     shared.problem(format!("malformed request: {error}"));
                     let body = error_body("InvalidRequest", &error.to_string());
-                    let _ = http::write_response(&mut writer, 400, JSON, &body, false);
+                    let _ = http::write_response(&mut writer, 400, JSON, &body, false, writes);
                 }
                 return;
             }
@@ -667,7 +705,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
             serve_next(shared, &mut writer, keep_alive)
         } else {
             let (status, body) = route_post(shared, &request);
-            http::write_response(&mut writer, status, JSON, &body, keep_alive).map(|()| true)
+            http::write_response(&mut writer, status, JSON, &body, keep_alive, writes)
+                .map(|()| true)
         };
         match written {
             Ok(true) if keep_alive => continue,
@@ -691,6 +730,7 @@ fn error_body(error_type: &str, message: &str) -> Vec<u8> {
 /// Answers a `/next` request once an invocation is queued. `Ok(false)` when the connection is
 /// to be closed without an answer (the peer shuts down, or the client went away).
 fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::Result<bool> {
+    let writes = shared.options.writes;
     let mut state = shared.lock();
     state.next_requests += 1;
     if state.first_next_at.is_none() {
@@ -706,13 +746,17 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
             "ServiceException",
             &format!("the test peer answers /next with {status}"),
         );
-        return http::write_response(writer, status, JSON, &body, keep_alive).map(|()| true);
+        return http::write_response(writer, status, JSON, &body, keep_alive, writes)
+            .map(|()| true);
     }
+    state.waiting_next += 1;
     let invocation = loop {
         if state.shutdown {
+            state.waiting_next -= 1;
             return Ok(false);
         }
         if let Some(invocation) = state.queue.pop_front() {
+            state.waiting_next -= 1;
             break invocation;
         }
         let (guard, waited) = shared
@@ -722,10 +766,12 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
         state = guard;
         if waited.timed_out() {
             drop(state);
-            if !client_connected(writer) {
+            let connected = client_connected(writer);
+            state = shared.lock();
+            if !connected {
+                state.waiting_next -= 1;
                 return Ok(false);
             }
-            state = shared.lock();
         }
     };
     let fault = match state.faults.front() {
@@ -744,6 +790,7 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
             handed_out_at,
         },
     );
+    state.max_in_flight = state.max_in_flight.max(state.in_flight.len());
     drop(state);
     let deadline = invocation.deadline_ms.to_string();
     let headers = [
@@ -760,7 +807,14 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
         ("Lambda-Runtime-Trace-Id", invocation.trace_id.as_str()),
     ];
     let written = match fault {
-        None => http::write_response(writer, 200, &headers, &invocation.payload, keep_alive),
+        None => http::write_response(
+            writer,
+            200,
+            &headers,
+            &invocation.payload,
+            keep_alive,
+            writes,
+        ),
         Some(Fault::DropMidBody { after }) => {
             let head = http::response_head(200, &headers, invocation.payload.len(), keep_alive);
             let cut = &invocation.payload[..after.min(invocation.payload.len())];

@@ -6,7 +6,16 @@
 //! runtime-api-peer --events events/basic.json big.json --repeat 20 -- target/release/bootstrap
 //! ```
 //!
-//! stdout gets one line per invocation:
+//! How the events arrive:
+//!
+//! - by default one after another: each event is queued when the answer to the one before it
+//!   has arrived (a closed loop, as a sequential Lambda environment is served);
+//! - `--open PERIOD_MS`: on a clock. Each round of the event list is spread evenly over
+//!   `PERIOD_MS` and rounds follow one another, whether or not the function has answered
+//!   (an open arrival schedule, as callers arrive at a Lambda Managed Instances environment);
+//! - `--all-at-once`: every invocation is queued at the start, for throughput.
+//!
+//! stdout gets one line per invocation, in the order the invocations were queued:
 //!
 //! ```text
 //! {"type":"invocation","event":"big.json","round":1,"request_id":"…","outcome":"response",
@@ -14,12 +23,19 @@
 //!  "round_trip_ms":8.3,"body":{…}}
 //! ```
 //!
-//! and a last line with the init time (spawn to the first `/next` request) and the function
-//! process's peak resident memory (`VmHWM` from `/proc/PID/status`, read just before the
-//! process is killed):
+//! `function_ms` runs from handing the invocation out on `/next` to reading its answer;
+//! `round_trip_ms` from queueing it (its arrival) to reading its answer, so it includes the wait
+//! for a free `/next`. A last line sums up: the init time (spawn to the first `/next` request),
+//! the function process's CPU time over the invocations (user plus system, fields 14 and 15 of
+//! `/proc/PID/stat`, from just before the first invocation is queued to just after the last
+//! answer) in all and per invocation, the most invocations in flight at once, the time from the
+//! first arrival to the last answer and the throughput it gives, and the process's peak resident
+//! memory (`VmHWM` from `/proc/PID/status`, read just before the process is killed):
 //!
 //! ```text
-//! {"type":"summary","invocations":40,"errors":0,"init_ms":2.1,"peak_rss_kb":13800,"exited":null}
+//! {"type":"summary","invocations":40,"errors":0,"init_ms":2.1,"cpu_ms":150.0,
+//!  "cpu_ms_per_invocation":3.75,"max_in_flight":1,"elapsed_ms":160.2,"throughput_per_s":249.7,
+//!  "peak_rss_kb":13800,"exited":null}
 //! ```
 //!
 //! The function's own output goes to stderr (or nowhere with `--quiet`). Exit status: 0 when
@@ -33,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use runtime_api_peer::{Options, RuntimeApiPeer};
+use runtime_api_peer::{Options, Outcome, RuntimeApiPeer, Writes};
 use serde_json::{json, Value};
 
 const USAGE: &str = "\
@@ -45,6 +61,12 @@ event in turn, prints one JSON line per invocation and a summary line, and kills
 options:
   --events FILE...   event payloads, sent in this order (the flag may be repeated)
   --repeat N         send the list N times (default 1)
+  --open PERIOD_MS   queue the events on a clock: each round of the list spread evenly over
+                     PERIOD_MS, rounds back to back, whether or not answers have come
+  --all-at-once      queue every invocation at the start (throughput)
+  --writes one|two   how /next answers are written: `one` write of head and body with
+                     TCP_NODELAY (default, as a Go server sends), or `two` writes, head then
+                     body, with Nagle's algorithm on
   --deadline-ms MS   Lambda-Runtime-Deadline-Ms of every invocation (default: now + 900 s)
   --memory MB        AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 128)
   --env NAME=VALUE   an extra variable for COMMAND (may be repeated)
@@ -53,9 +75,22 @@ options:
   --quiet            discard COMMAND's output (default: it goes to stderr)
   -h, --help         this text";
 
+/// How invocations are queued.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Arrivals {
+    /// Each one when the answer to the one before it has arrived.
+    OneAfterAnother,
+    /// On a clock: each round of the event list spread evenly over the period.
+    Open { period: Duration },
+    /// All at the start.
+    AllAtOnce,
+}
+
 struct Args {
     events: Vec<PathBuf>,
     repeat: usize,
+    arrivals: Arrivals,
+    writes: Writes,
     deadline_ms: Option<u64>,
     memory: String,
     env: Vec<(String, String)>,
@@ -69,6 +104,8 @@ fn parse_args(raw: &[String]) -> Result<Option<Args>, String> {
     let mut args = Args {
         events: Vec::new(),
         repeat: 1,
+        arrivals: Arrivals::OneAfterAnother,
+        writes: Writes::default(),
         deadline_ms: None,
         memory: "128".into(),
         env: Vec::new(),
@@ -109,6 +146,26 @@ fn parse_args(raw: &[String]) -> Result<Option<Args>, String> {
                     .ok()
                     .filter(|&n| n > 0)
                     .ok_or("--repeat needs a whole number above 0")?;
+                i += 1;
+            }
+            "--open" => {
+                let period: f64 = value(i, flag)?
+                    .parse()
+                    .ok()
+                    .filter(|ms: &f64| ms.is_finite() && *ms > 0.0)
+                    .ok_or("--open needs a period in ms above 0")?;
+                args.arrivals = Arrivals::Open {
+                    period: Duration::from_secs_f64(period / 1e3),
+                };
+                i += 1;
+            }
+            "--all-at-once" => args.arrivals = Arrivals::AllAtOnce,
+            "--writes" => {
+                args.writes = match value(i, flag)?.as_str() {
+                    "one" => Writes::OneWriteNoDelay,
+                    "two" => Writes::TwoWritesNagle,
+                    other => return Err(format!("--writes needs `one` or `two`, got {other:?}")),
+                };
                 i += 1;
             }
             "--deadline-ms" => {
@@ -178,6 +235,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// One event file.
+struct Event {
+    name: String,
+    payload: Arc<[u8]>,
+}
+
+/// One invocation as queued: which event, which round, and its request id.
+struct Queued {
+    event: usize,
+    round: usize,
+    request_id: String,
+}
+
 /// Runs the whole session; `Ok(false)` when some invocation got no answer.
 fn run(args: &Args) -> Result<bool, String> {
     let events = args
@@ -185,13 +255,17 @@ fn run(args: &Args) -> Result<bool, String> {
         .iter()
         .map(|path| {
             std::fs::read(path)
-                .map(|bytes| (path.display().to_string(), bytes))
+                .map(|bytes| Event {
+                    name: path.display().to_string(),
+                    payload: Arc::from(bytes),
+                })
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let peer = Arc::new(
         RuntimeApiPeer::start_with(Options {
             invoke_timeout: args.timeout,
+            writes: args.writes,
             ..Options::default()
         })
         .map_err(|e| format!("cannot start the Runtime API: {e}"))?,
@@ -218,50 +292,48 @@ fn run(args: &Args) -> Result<bool, String> {
     let done = Arc::new(AtomicBool::new(false));
     let watcher = watch(Arc::clone(&child), Arc::clone(&peer), Arc::clone(&done));
 
-    let mut answered_all = true;
+    // Init first, so that the CPU time counted below is the invocations' alone.
+    let init_ms = peer
+        .wait_for_first_next(args.timeout)
+        .ok()
+        .map(|at| ms(at.saturating_duration_since(spawned_at)));
+    let cpu_before = cpu_ticks(pid);
+    let started = Instant::now();
+    let (outcomes, answered_all) = match args.arrivals {
+        Arrivals::OneAfterAnother => one_after_another(&peer, args, &events),
+        Arrivals::Open { period } => scheduled(&peer, args, &events, Some(period)),
+        Arrivals::AllAtOnce => scheduled(&peer, args, &events, None),
+    };
+    let elapsed = started.elapsed();
+    let cpu_after = cpu_ticks(pid);
+
     let (mut invocations, mut errors) = (0usize, 0usize);
-    'rounds: for round in 1..=args.repeat {
-        for (name, payload) in &events {
-            let result = match args.deadline_ms {
-                Some(deadline) => peer.invoke_with_deadline(payload.clone(), deadline),
-                None => peer.invoke(payload.clone()),
-            };
-            let outcome = match result {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    eprintln!("runtime-api-peer: {name}, round {round}: {error}");
-                    answered_all = false;
-                    break 'rounds;
-                }
-            };
-            invocations += 1;
-            if outcome.is_error() {
-                errors += 1;
-            }
-            let mut line = json!({
-                "type": "invocation",
-                "event": name,
-                "round": round,
-                "request_id": outcome.request_id,
-                "outcome": if outcome.is_response() { "response" } else { "error" },
-                "error_type": outcome.error_type,
-                "payload_bytes": payload.len(),
-                "body_bytes": outcome.body.len(),
-                "function_ms": ms(outcome.function_time()),
-                "round_trip_ms": ms(outcome.round_trip()),
-            });
-            if args.body {
-                line["body"] = outcome
-                    .json()
-                    .unwrap_or_else(|_| Value::String(outcome.body_text().into_owned()));
-            }
-            println!("{line}");
+    for (queued, outcome) in &outcomes {
+        let event = &events[queued.event];
+        invocations += 1;
+        if outcome.is_error() {
+            errors += 1;
         }
+        let mut line = json!({
+            "type": "invocation",
+            "event": event.name,
+            "round": queued.round,
+            "request_id": outcome.request_id,
+            "outcome": if outcome.is_response() { "response" } else { "error" },
+            "error_type": outcome.error_type,
+            "payload_bytes": event.payload.len(),
+            "body_bytes": outcome.body.len(),
+            "function_ms": ms(outcome.function_time()),
+            "round_trip_ms": ms(outcome.round_trip()),
+        });
+        if args.body {
+            line["body"] = outcome
+                .json()
+                .unwrap_or_else(|_| Value::String(outcome.body_text().into_owned()));
+        }
+        println!("{line}");
     }
 
-    let init_ms = peer
-        .first_next_at()
-        .map(|at| ms(at.saturating_duration_since(spawned_at)));
     done.store(true, Ordering::SeqCst);
     let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
     let exited = child.try_wait().ok().flatten();
@@ -275,6 +347,12 @@ fn run(args: &Args) -> Result<bool, String> {
     let _ = child.wait();
     drop(child);
     let _ = watcher.join();
+    let cpu_ms = match (cpu_before, cpu_after, clock_ticks_per_second()) {
+        (Some(before), Some(after), Some(hz)) => {
+            Some(after.saturating_sub(before) as f64 * 1e3 / hz as f64)
+        }
+        _ => None,
+    };
     let init_errors: Vec<String> = peer.init_errors().iter().map(|e| e.to_string()).collect();
     println!(
         "{}",
@@ -283,13 +361,113 @@ fn run(args: &Args) -> Result<bool, String> {
             "invocations": invocations,
             "errors": errors,
             "init_ms": init_ms,
+            "cpu_ms": cpu_ms,
+            "cpu_ms_per_invocation": cpu_ms
+                .filter(|_| invocations > 0)
+                .map(|cpu| (cpu / invocations as f64 * 1e3).round() / 1e3),
+            "max_in_flight": peer.max_in_flight(),
+            "elapsed_ms": ms(elapsed),
+            "throughput_per_s": (invocations as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
             "peak_rss_kb": peak_rss_kb,
             "exited": exited.map(|status| status.to_string()),
             "init_errors": init_errors,
             "problems": peer.problems(),
+            "writes": match args.writes {
+                Writes::OneWriteNoDelay => "one",
+                Writes::TwoWritesNagle => "two",
+            },
         })
     );
     Ok(answered_all)
+}
+
+/// Each invocation queued when the one before it has been answered.
+fn one_after_another(
+    peer: &RuntimeApiPeer,
+    args: &Args,
+    events: &[Event],
+) -> (Vec<(Queued, Outcome)>, bool) {
+    let mut outcomes = Vec::new();
+    for round in 1..=args.repeat {
+        for (index, event) in events.iter().enumerate() {
+            let request_id = peer.enqueue_shared(Arc::clone(&event.payload), args.deadline_ms);
+            match peer.wait(&request_id, args.timeout) {
+                Ok(outcome) => outcomes.push((
+                    Queued {
+                        event: index,
+                        round,
+                        request_id,
+                    },
+                    outcome,
+                )),
+                Err(error) => {
+                    eprintln!("runtime-api-peer: {}, round {round}: {error}", event.name);
+                    return (outcomes, false);
+                }
+            }
+        }
+    }
+    (outcomes, true)
+}
+
+/// Every invocation queued on a clock (`period` per round of the list), or all at once
+/// (`None`), then every answer awaited.
+fn scheduled(
+    peer: &RuntimeApiPeer,
+    args: &Args,
+    events: &[Event],
+    period: Option<Duration>,
+) -> (Vec<(Queued, Outcome)>, bool) {
+    let started = Instant::now();
+    let mut queued = Vec::new();
+    for round in 1..=args.repeat {
+        for (index, event) in events.iter().enumerate() {
+            if let Some(period) = period {
+                let slot = (round - 1) * events.len() + index;
+                let due = started + period.mul_f64(slot as f64 / events.len() as f64);
+                sleep_until(due);
+            }
+            let request_id = peer.enqueue_shared(Arc::clone(&event.payload), args.deadline_ms);
+            queued.push(Queued {
+                event: index,
+                round,
+                request_id,
+            });
+        }
+    }
+    let mut outcomes = Vec::new();
+    let mut answered_all = true;
+    for invocation in queued {
+        match peer.wait(&invocation.request_id, args.timeout) {
+            Ok(outcome) => outcomes.push((invocation, outcome)),
+            Err(error) => {
+                eprintln!(
+                    "runtime-api-peer: {}, round {}: {error}",
+                    events[invocation.event].name, invocation.round
+                );
+                answered_all = false;
+            }
+        }
+    }
+    (outcomes, answered_all)
+}
+
+/// Sleeps until `due`, finishing with a short spin so that arrivals keep to the clock within
+/// some microseconds rather than a scheduler tick.
+fn sleep_until(due: Instant) {
+    const SPIN: Duration = Duration::from_micros(200);
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > SPIN {
+            thread::sleep(left - SPIN);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Aborts the peer's waits as soon as the function's process exits on its own.
@@ -321,6 +499,30 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// User plus system CPU time of a live process and all its threads, in clock ticks: fields 14
+/// and 15 of `/proc/PID/stat`.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_ticks_of_stat(&stat)
+}
+
+/// Fields 14 (utime) and 15 (stime) of a `/proc/PID/stat` line, summed. The second field, the
+/// command name in parentheses, may hold spaces, so fields are counted after its `)`.
+fn cpu_ticks_of_stat(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_ascii_whitespace();
+    // After the name: field 3 (state) is the first; utime is field 14, the 12th here.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/PID/stat`'s times (100 on Linux's usual builds).
+fn clock_ticks_per_second() -> Option<u64> {
+    let output = Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    String::from_utf8(output.stdout).ok()?.trim().parse().ok()
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -360,6 +562,20 @@ mod tests {
         assert_eq!(args.env, [("X".to_string(), "1=2".to_string())]);
         assert!(!args.body);
         assert_eq!(args.command, ["bin", "--flag"]);
+        assert_eq!(args.arrivals, Arrivals::OneAfterAnother);
+        assert_eq!(args.writes, Writes::OneWriteNoDelay);
+        let args = parse_args(&strings(&[
+            "--events", "a.json", "--open", "15", "--writes", "two", "--", "bin",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            args.arrivals,
+            Arrivals::Open {
+                period: Duration::from_millis(15)
+            }
+        );
+        assert_eq!(args.writes, Writes::TwoWritesNagle);
         assert!(parse_args(&strings(&["--help"])).unwrap().is_none());
         for bad in [
             &["--", "bin"][..],
@@ -367,9 +583,21 @@ mod tests {
             &["--events", "--", "bin"],
             &["--events", "a", "--repeat", "0", "--", "bin"],
             &["--events", "a", "--bogus", "--", "bin"],
+            &["--events", "a", "--writes", "three", "--", "bin"],
+            &["--events", "a", "--open", "0", "--", "bin"],
         ] {
             assert!(parse_args(&strings(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn cpu_ticks_are_fields_14_and_15() {
+        // A command name with spaces and a parenthesis, as a process may give itself.
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 37 5 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks_of_stat(stat), Some(42));
+        assert_eq!(cpu_ticks_of_stat("4242 (x) S 1 2"), None);
+        assert!(cpu_ticks(std::process::id()).is_some());
+        assert!(clock_ticks_per_second().is_some_and(|hz| hz > 0));
     }
 
     #[test]
