@@ -1,8 +1,8 @@
 //! Runs the in-process path many times at one width, for a profiler:
 //! `cargo build --release --example profile && perf record target/release/examples/profile 100000 1 200`.
 
-use frequency_fanout::handler::Phases;
 use frequency_fanout::number::Threshold;
+use frequency_fanout::Phases;
 use frequency_fanout::{evaluate, sample};
 
 fn main() {

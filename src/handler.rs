@@ -4,20 +4,26 @@
 //! bytes in → [`crate::event::recognise`] (the form and options; the items array handed to
 //! [`crate::fanout`], which splits it, parses and checks each part on the pool, and reassembles
 //! the parts by index) → [`count`] against the threshold → [`Response`] out.
+//!
+//! Several invocations may be in flight at once (Lambda Managed Instances), and all of them
+//! share the one pool ([`FrequencyFanout::process`]): a small event is answered on the thread
+//! that received it and never waits for the pool; large events take the pool one at a time, in
+//! the order they arrived, each on every worker.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::error::{FunctionError, InvalidEvent};
-use crate::event::{self, Event, EventForm, Recognised};
+use crate::event::{self, Event, Recognised};
 use crate::fanout::ParsedItems;
 use crate::http::{self, HttpReply};
 use crate::number::Threshold;
+pub use crate::response::{Phases, Response};
 
 /// Payloads smaller than this are processed on the calling thread: handing them to the pool
 /// and waiting for the answer costs more than parsing them. Measured with `cargo bench --bench
@@ -25,41 +31,6 @@ use crate::number::Threshold;
 /// pool starts to win between events of 34,524 bytes (pool / inline 1.07) and 49,399 bytes
 /// (0.93), so the line is drawn at 40 KiB.
 pub const INLINE_BELOW_BYTES: usize = 40 * 1024;
-
-/// The answer to a valid event.
-#[derive(Clone, Debug, Serialize)]
-pub struct Response {
-    pub high_frequency_count: usize,
-    pub total_items: usize,
-    /// The threshold's literal, exactly as given: no digit of a big integer is rounded away.
-    pub threshold: Box<RawValue>,
-    /// The pool's width.
-    pub workers: usize,
-    /// Ascending 0-based indices of the high-frequency items, when the event asked for them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub high_frequency_indices: Option<Vec<usize>>,
-    /// Which form the event was, for the logs.
-    #[serde(skip)]
-    pub form: Option<EventForm>,
-    /// Where the time went, for the logs.
-    #[serde(skip)]
-    pub phases: Phases,
-}
-
-/// Time spent in each phase of one invocation, logged in its summary line.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Phases {
-    /// From the handler's start until the work started (on the pool, or inline).
-    pub receive: Duration,
-    /// Recognising the event: its top level and options, outside the items.
-    pub recognise: Duration,
-    /// Guessing where the items' parts start.
-    pub split: Duration,
-    /// Parsing the parts on the pool, and comparing every frequency with the threshold.
-    pub parse_and_check: Duration,
-    /// Chaining the parts in item order and building the response.
-    pub reassemble: Duration,
-}
 
 /// What one invocation produced: the event's own result, and the HTTP reply when the payload
 /// was an HTTP request (whose errors are HTTP answers, not failed invocations).
@@ -197,11 +168,16 @@ fn count(
     )
 }
 
-/// The function: its configuration and the rayon pool built once at init and reused by every
+/// The function: its configuration and the rayon pool built once at init and shared by every
 /// invocation.
 pub struct FrequencyFanout {
     config: Config,
     pool: rayon::ThreadPool,
+    /// The pool's turn: one large event at a time, granted in the order asked (tokio's
+    /// semaphore is fair). Finishing one event on every worker before the next starts gives the
+    /// first its answer in one event's time and the second in two; sharing the workers between
+    /// them would give both their answers in about two (see BENCHMARKS.md, "Pool order").
+    pool_turn: Semaphore,
 }
 
 impl FrequencyFanout {
@@ -211,7 +187,11 @@ impl FrequencyFanout {
             .num_threads(config.workers)
             .thread_name(|i| format!("fanout-{i}"))
             .build()?;
-        Ok(FrequencyFanout { config, pool })
+        Ok(FrequencyFanout {
+            config,
+            pool,
+            pool_turn: Semaphore::new(1),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -237,15 +217,23 @@ impl FrequencyFanout {
         })
     }
 
-    /// Processes a payload on the pool and awaits the answer, leaving the async runtime's
-    /// thread free (Lambda mode).
-    pub async fn process(&self, payload: Bytes, request_id: &str) -> Answer {
+    /// Processes a payload in Lambda mode and gives its buffer back with the answer, for the
+    /// next invocation to be read into.
+    ///
+    /// A small event is processed on the calling thread: it costs less than handing it over,
+    /// and it never queues behind a large event's work. A large event waits for the pool's
+    /// turn, then is parsed on every worker while the calling thread is free to receive and
+    /// answer other invocations.
+    pub async fn process(&self, payload: Vec<u8>, request_id: &str) -> (Answer, Vec<u8>) {
         let received = Instant::now();
         if payload.len() < INLINE_BELOW_BYTES {
-            return self
+            let answer = self
                 .answer_caught(&payload, 1, request_id)
                 .received(received);
+            return (answer, payload);
         }
+        // The semaphore is never closed, so acquiring it only waits.
+        let _turn = self.pool_turn.acquire().await;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let threshold = self.config.default_threshold.clone();
         let workers = self.workers();
@@ -255,13 +243,16 @@ impl FrequencyFanout {
                 catch_panic(|| answer(&payload, workers, &threshold, workers, &request_id))
                     .received(received);
             // The receiver is gone only if the invocation was dropped; nobody is left to tell.
-            let _ = sender.send(answer);
+            let _ = sender.send((answer, payload));
         });
-        receiver.await.unwrap_or_else(|_| Answer {
-            result: Err(FunctionError::WorkerPanic(
-                "the pool dropped the work without an answer".into(),
-            )),
-            http: None,
+        receiver.await.unwrap_or_else(|_| {
+            let answer = Answer {
+                result: Err(FunctionError::WorkerPanic(
+                    "the pool dropped the work without an answer".into(),
+                )),
+                http: None,
+            };
+            (answer, Vec::new())
         })
     }
 

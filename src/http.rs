@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::{FunctionError, InvalidEvent, Problem};
 pub use crate::event::HttpFormat;
-use crate::handler::Response;
+use crate::response::Response;
 
 /// The response header that carries the Lambda request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

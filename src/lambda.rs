@@ -1,35 +1,46 @@
-//! Lambda mode: serving invocations through the Runtime API with lambda_runtime.
+//! Lambda mode: serving invocations through the Runtime API.
 //!
-//! lambda_runtime deserializes every payload before a handler runs, through
-//! serde_path_to_error, which halves serde_json's speed and would read the whole event once
-//! before the pool reads it again. So the function runs in a tower layer, [`FunctionLayer`],
-//! placed where an invocation is still its raw `Bytes`:
+//! Each invocation takes four steps, in [`serve_invocations`]: ask `/next` for it, read its
+//! payload into a buffer that the same loop reuses for every invocation it serves, run the
+//! function on it ([`FrequencyFanout::process`]), and post the answer to `/response` or `/error`.
+//! `AWS_LAMBDA_MAX_CONCURRENCY` such loops run at once ([`max_concurrency`]): one on standard
+//! Lambda, up to the variable on Lambda Managed Instances, where the Runtime API hands out that
+//! many invocations at the same time.
 //!
-//! - it takes the raw payload, sends it to the pool ([`FrequencyFanout::process`]) and awaits
-//!   the answer, leaving the runtime's thread free;
-//! - a successful answer goes back through lambda_runtime: the layer hands it to the runtime's
-//!   handler through a tokio task-local, with the body swapped for `null` so the runtime's serde
-//!   pass reads four bytes, and the runtime posts it to `/response`;
-//! - a failed invocation is posted to `/error` by the layer itself, because lambda_runtime 1.5
-//!   always sends `Lambda-Runtime-Function-Error-Type: unhandled` and logs every handler error at
-//!   ERROR level; here the header carries the real `errorType` (`InvalidEvent`), and a rejected
-//!   event logs the one WARN line of its summary.
+//! The loops are this crate's own, over lambda_runtime's HTTP client, configuration and
+//! context (`PooledClient`, `Config`, `Context`, and the runtime's per-invocation tracing span),
+//! rather than `lambda_runtime::Runtime::run`, for what its loop costs a long-lived environment,
+//! each measured on the release binary (BENCHMARKS.md, "Memory for the life of an environment"):
+//!
+//! - its sequential loop copies every invocation's X-Ray trace id into the environment
+//!   variable `_X_AMZN_TRACE_ID`, and glibc's `setenv` keeps every distinct value it was ever
+//!   given: 182 bytes more resident memory per invocation, for as long as the environment
+//!   lives (about 65 MB an hour at 100 invocations a second). Nothing here reads that variable;
+//!   the trace id is in the context and on every log line;
+//! - it collects each payload into a buffer of its own, freed after the invocation, on top of
+//!   hyper's read buffer: megabytes asked of the allocator, page-faulted in and given back on
+//!   every large invocation. Here each loop keeps one buffer, at most [`KEPT_PAYLOAD_BYTES`];
+//! - it has no way to run the function before the payload is deserialized, which this function
+//!   does not need (the payload is parsed on the pool, in parts).
+//!
+//! A failed invocation is posted with its own `errorType` in the
+//! `Lambda-Runtime-Function-Error-Type` header (`InvalidEvent`, `WorkerPanic`), and the
+//! `Lambda-Runtime-Invocation-Id` the Runtime API sent is echoed on every answer, as
+//! lambda_runtime does, so that it can refuse a late answer to an invocation it timed out.
 
-use std::cell::RefCell;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
+use std::fmt;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
-use lambda_runtime::tower::{Layer, Service};
-use lambda_runtime::{
-    layers::TracingLayer, service_fn, Diagnostic, LambdaEvent, LambdaInvocation, Runtime,
-};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use lambda_runtime::layers::trace::request_span;
+use lambda_runtime::{Context, Diagnostic};
 use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::{build_request, BoxError, PooledClient};
+use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::error::FunctionError;
 use crate::handler::{FrequencyFanout, Reply};
@@ -37,135 +48,367 @@ use crate::observability::{self, Metrics};
 
 /// The header that tells the Runtime API the type of a function error.
 pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
+/// The header that names an invocation; echoed on its answer.
+const INVOCATION_ID_HEADER: &str = "lambda-runtime-invocation-id";
+const REQUEST_ID_HEADER: &str = "lambda-runtime-aws-request-id";
+const DEADLINE_HEADER: &str = "lambda-runtime-deadline-ms";
+const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
 
-tokio::task_local! {
-    /// The reply of the invocation whose runtime handler is being polled.
-    static REPLY: RefCell<Option<Reply>>;
+/// A payload buffer keeps at most this capacity from one invocation to the next: Lambda's
+/// largest synchronous payload (6 MB) fits. A larger one (asynchronous events are smaller, so
+/// only a local emulator sends them) is freed after its invocation.
+pub const KEPT_PAYLOAD_BYTES: usize = 8 << 20;
+
+/// The most a payload buffer reserves ahead from `Content-Length`; a longer payload grows it
+/// as its bytes arrive, so that a wrong header cannot ask for gigabytes up front.
+const RESERVE_AHEAD_BYTES: usize = 64 << 20;
+
+/// How many invocations may be in flight at once: `AWS_LAMBDA_MAX_CONCURRENCY` read as
+/// lambda_runtime 1.5 reads it. A whole number from 1 up (`u32`) is taken as it is; anything
+/// else (unset, empty, `0`, `-1`, `2.5`, `eight`, a number beyond `u32`, spaces around it) means
+/// 1, one invocation at a time, as on standard Lambda.
+pub fn max_concurrency(value: Option<&str>) -> usize {
+    value
+        .and_then(|value| value.parse::<u32>().ok())
+        .filter(|&n| n > 0)
+        .map_or(1, |n| n as usize)
 }
 
-/// Serves invocations until the Runtime API goes away. Needs the Lambda environment
-/// (`AWS_LAMBDA_RUNTIME_API` and the function's variables), which lambda_runtime requires.
-pub async fn serve(
-    function: &FrequencyFanout,
-    metrics: Option<&Metrics>,
-) -> Result<(), lambda_runtime::Error> {
-    // The runtime's handler only returns the reply the layer computed.
-    let handler = service_fn(|_: LambdaEvent<()>| async {
-        let reply = REPLY
-            .try_with(|reply| reply.borrow_mut().take())
-            .ok()
-            .flatten();
-        // The layer scopes every call with the reply it computed; without it this is a bug.
-        Ok::<Reply, Infallible>(
-            reply.expect("FunctionLayer sets the reply before the handler runs"),
-        )
-    });
-    let errors = Arc::new(PooledClient::builder().build());
-    Runtime::new(handler)
-        .layer(FunctionLayer {
-            function,
-            metrics,
-            errors,
-        })
-        // Outermost, so that the invocation's span (request id, X-Ray trace id) covers the work.
-        .layer(TracingLayer::new())
-        .run()
-        .await
+/// [`max_concurrency`] of this process's environment.
+pub fn max_concurrency_from_env() -> usize {
+    max_concurrency(std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().as_deref())
 }
 
-/// Tower layer that runs the function on the raw payload; see the module's documentation.
-pub struct FunctionLayer<'a> {
-    function: &'a FrequencyFanout,
-    metrics: Option<&'a Metrics>,
-    /// A Runtime API client of its own, for `/error`.
-    errors: Arc<PooledClient>,
+/// Why serving stopped.
+#[derive(Debug)]
+pub enum ServeError {
+    /// A variable Lambda always sets is missing or malformed.
+    Environment(String),
+    /// The Runtime API could not be reached, or a connection to it failed.
+    Transport(BoxError),
+    /// `/next` answered with an error status: the execution environment is broken, and the
+    /// Runtime API expects the runtime to exit.
+    NextStatus { status: u16, body: String },
+    /// An invocation came without a header the protocol requires, or with a malformed one.
+    Protocol(String),
 }
 
-impl<'a, S> Layer<S> for FunctionLayer<'a> {
-    type Service = FunctionService<'a, S>;
+impl ServeError {
+    /// Whether the whole process must stop, rather than the one loop that met it: a broken
+    /// environment or protocol concerns every invocation; a failed connection only its loop's.
+    fn is_fatal(&self) -> bool {
+        !matches!(self, ServeError::Transport(_))
+    }
+}
 
-    fn layer(&self, inner: S) -> Self::Service {
-        FunctionService {
-            inner,
-            function: self.function,
-            metrics: self.metrics,
-            errors: self.errors.clone(),
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Environment(problem) => f.write_str(problem),
+            ServeError::Transport(error) => write!(f, "the Runtime API connection failed: {error}"),
+            ServeError::NextStatus { status, body } => write!(
+                f,
+                "the Runtime API answered /next with status {status}: {body}"
+            ),
+            ServeError::Protocol(problem) => write!(f, "the Runtime API {problem}"),
         }
     }
 }
 
-/// See [`FunctionLayer`].
-pub struct FunctionService<'a, S> {
-    inner: S,
-    function: &'a FrequencyFanout,
-    metrics: Option<&'a Metrics>,
-    errors: Arc<PooledClient>,
+impl std::error::Error for ServeError {}
+
+/// What every serving loop shares.
+struct Serving {
+    function: Arc<FrequencyFanout>,
+    metrics: Option<Metrics>,
+    client: PooledClient,
+    config: Arc<lambda_runtime::Config>,
 }
 
-impl<'a, S> Service<LambdaInvocation> for FunctionService<'a, S>
-where
-    S: Service<LambdaInvocation, Response = (), Error = BoxError> + Clone + 'a,
-    S::Future: 'a,
-{
-    type Response = ();
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + 'a>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+/// Serves invocations, `concurrency` at a time, until the Runtime API goes away. Needs the
+/// Lambda environment (`AWS_LAMBDA_RUNTIME_API` and the function's variables).
+///
+/// Returns when the environment turns out broken (a fatal [`ServeError`], at once) or when
+/// every loop has stopped on a failed connection (the last error).
+pub async fn serve(
+    function: Arc<FrequencyFanout>,
+    metrics: Option<Metrics>,
+    concurrency: usize,
+) -> Result<(), ServeError> {
+    let config = Arc::new(lambda_config()?);
+    let client = runtime_api_client(concurrency)?;
+    let serving = Arc::new(Serving {
+        function,
+        metrics,
+        client,
+        config,
+    });
+    let mut loops = JoinSet::new();
+    for _ in 0..concurrency {
+        loops.spawn(serve_invocations(Arc::clone(&serving)));
     }
-
-    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
-        // The service that was polled ready handles this call; a clone takes its place.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (function, metrics, errors) = (self.function, self.metrics, self.errors.clone());
-        Box::pin(async move {
-            let started = Instant::now();
-            let payload = std::mem::replace(&mut invocation.body, Bytes::from_static(b"null"));
-            let request_id = invocation.context.request_id.clone();
-            let answer = function.process(payload.clone(), &request_id).await;
-            observability::record_invocation(
-                &answer,
-                &payload,
-                started.elapsed(),
-                function.workers(),
-                metrics,
+    let mut last_error = None;
+    while let Some(stopped) = loops.join_next().await {
+        let error = match stopped {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error,
+            // A panic outside the function's own catch: a bug, but one loop's.
+            Err(join_error) => ServeError::Transport(Box::new(join_error)),
+        };
+        if error.is_fatal() {
+            return Err(error);
+        }
+        if !loops.is_empty() {
+            tracing::error!(
+                loops_left = loops.len(),
+                "one of the loops serving invocations stopped: {error}"
             );
-            match answer.into_reply() {
-                Ok(reply) => {
-                    REPLY
-                        .scope(RefCell::new(Some(reply)), inner.call(invocation))
-                        .await
-                }
-                Err(error) => post_error(&errors, &request_id, error).await,
-            }
-        })
+        }
+        last_error = Some(error);
     }
+    last_error.map_or(Ok(()), Err)
+}
+
+/// A client of the Runtime API with a connection per loop. `TCP_NODELAY`, so that an answer
+/// never waits for the acknowledgement of the request before it.
+fn runtime_api_client(connections: usize) -> Result<PooledClient, ServeError> {
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
+    let endpoint = http::Uri::try_from(api.as_str()).map_err(|error| {
+        ServeError::Environment(format!(
+            "AWS_LAMBDA_RUNTIME_API={api:?} is not a host and port: {error}"
+        ))
+    })?;
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Ok(PooledClient::builder()
+        .with_connector(connector)
+        .with_endpoint(endpoint)
+        .with_pool_size(connections)
+        .build())
+}
+
+/// lambda_runtime's configuration, checked first: its own reading panics on a missing variable.
+fn lambda_config() -> Result<lambda_runtime::Config, ServeError> {
+    for name in [
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ] {
+        if std::env::var_os(name).is_none() {
+            return Err(ServeError::Environment(format!(
+                "{name} is not set (Lambda sets it)"
+            )));
+        }
+    }
+    let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_default();
+    if memory.parse::<i32>().is_err() {
+        return Err(ServeError::Environment(format!(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory:?} is not a whole number of MB"
+        )));
+    }
+    Ok(lambda_runtime::Config::from_env())
+}
+
+/// One invocation as the Runtime API handed it out.
+struct Invocation {
+    context: Context,
+    invocation_id: Option<http::HeaderValue>,
+    payload: Vec<u8>,
+}
+
+/// One loop: invocation after invocation, each in its own tracing span (the request id and
+/// X-Ray trace id on every log line), the payload buffer handed from one to the next.
+async fn serve_invocations(serving: Arc<Serving>) -> Result<(), ServeError> {
+    let mut buffer = Vec::new();
+    loop {
+        let invocation = next_invocation(&serving, buffer).await?;
+        let span = request_span(&invocation.context);
+        buffer = invoke(&serving, invocation).instrument(span).await?;
+    }
+}
+
+/// Asks `/next` for an invocation and reads its payload into `buffer`.
+async fn next_invocation(serving: &Serving, mut buffer: Vec<u8>) -> Result<Invocation, ServeError> {
+    let request = build_request()
+        .method("GET")
+        .uri(NEXT_PATH)
+        .body(Body::empty())
+        .map_err(|error| ServeError::Transport(error.into()))?;
+    let response = serving
+        .client
+        .call(request)
+        .await
+        .map_err(ServeError::Transport)?;
+    let (parts, body) = response.into_parts();
+    if !parts.status.is_success() {
+        let body = read_small_body(body).await;
+        return Err(ServeError::NextStatus {
+            status: parts.status.as_u16(),
+            body,
+        });
+    }
+    let request_id = header_text(&parts.headers, REQUEST_ID_HEADER)?;
+    header_text(&parts.headers, DEADLINE_HEADER)?
+        .parse::<u64>()
+        .map_err(|_| ServeError::Protocol(format!("sent a malformed {DEADLINE_HEADER} header")))?;
+    let context = Context::new(&request_id, Arc::clone(&serving.config), &parts.headers).map_err(
+        |error| ServeError::Protocol(format!("sent invocation headers it cannot read: {error}")),
+    )?;
+    buffer.clear();
+    if let Some(length) = content_length(&parts.headers) {
+        buffer.reserve(length.min(RESERVE_AHEAD_BYTES));
+    }
+    read_body(body, &mut buffer)
+        .await
+        .map_err(|error| ServeError::Transport(error.into()))?;
+    Ok(Invocation {
+        context,
+        invocation_id: parts.headers.get(INVOCATION_ID_HEADER).cloned(),
+        payload: buffer,
+    })
+}
+
+/// Runs the function on one invocation, logs it, and posts its answer. Returns the payload
+/// buffer for the next invocation.
+async fn invoke(serving: &Serving, invocation: Invocation) -> Result<Vec<u8>, ServeError> {
+    let started = Instant::now();
+    let request_id = invocation.context.request_id.as_str();
+    let (answer, payload) = serving
+        .function
+        .process(invocation.payload, request_id)
+        .await;
+    observability::record_invocation(
+        &answer,
+        &payload,
+        started.elapsed(),
+        serving.function.workers(),
+        serving.metrics.as_ref(),
+    );
+    let posted = match answer.into_reply() {
+        Ok(reply) => post_response(serving, request_id, &invocation.invocation_id, &reply).await,
+        Err(error) => post_error(serving, request_id, &invocation.invocation_id, error).await,
+    };
+    posted?;
+    Ok(reusable(payload))
+}
+
+/// The buffer emptied for the next payload, or a fresh one when it grew beyond
+/// [`KEPT_PAYLOAD_BYTES`].
+fn reusable(mut buffer: Vec<u8>) -> Vec<u8> {
+    if buffer.capacity() > KEPT_PAYLOAD_BYTES {
+        return Vec::new();
+    }
+    buffer.clear();
+    buffer
+}
+
+async fn post_response(
+    serving: &Serving,
+    request_id: &str,
+    invocation_id: &Option<http::HeaderValue>,
+    reply: &Reply,
+) -> Result<(), ServeError> {
+    // Serializing these plain structs cannot fail: no maps with non-string keys, no I/O.
+    let body = serde_json::to_vec(reply).expect("replies serialize");
+    let request = answer_request(request_id, "response", invocation_id)
+        .header("content-type", "application/json")
+        .body(Body::from(body));
+    post(serving, request, "response").await
 }
 
 /// Posts a failed invocation to `/error`, with its `errorType` in the body and the header.
 async fn post_error(
-    client: &PooledClient,
+    serving: &Serving,
     request_id: &str,
+    invocation_id: &Option<http::HeaderValue>,
     error: FunctionError,
-) -> Result<(), BoxError> {
+) -> Result<(), ServeError> {
     let error_type = error.error_type();
-    let body = serde_json::to_vec(&Diagnostic::from(error))?;
-    let request = build_request()
-        .method("POST")
-        .uri(format!("/2018-06-01/runtime/invocation/{request_id}/error"))
+    // A Diagnostic is two strings: it serializes.
+    let body = serde_json::to_vec(&Diagnostic::from(error)).expect("diagnostics serialize");
+    let request = answer_request(request_id, "error", invocation_id)
         .header(ERROR_TYPE_HEADER, error_type)
         .header("content-type", "application/json")
-        .body(Body::from(body))?;
-    let response = client.call(request).await?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        let status = response.status();
-        tracing::error!(%status, "the Runtime API refused the error report");
-        Err(format!("the Runtime API answered {status} to the error report").into())
+        .body(Body::from(body));
+    post(serving, request, "error report").await
+}
+
+/// A `POST /invocation/{id}/{endpoint}` with the invocation id echoed.
+fn answer_request(
+    request_id: &str,
+    endpoint: &str,
+    invocation_id: &Option<http::HeaderValue>,
+) -> http::request::Builder {
+    let mut builder = build_request().method("POST").uri(format!(
+        "/2018-06-01/runtime/invocation/{request_id}/{endpoint}"
+    ));
+    if let Some(id) = invocation_id {
+        builder = builder.header(INVOCATION_ID_HEADER, id);
     }
+    builder
+}
+
+/// Sends an answer. A refusal (the invocation timed out, say) is logged and serving goes on;
+/// a failed connection ends this loop.
+async fn post(
+    serving: &Serving,
+    request: Result<http::Request<Body>, http::Error>,
+    what: &str,
+) -> Result<(), ServeError> {
+    let request = request.map_err(|error| ServeError::Protocol(format!("request: {error}")))?;
+    let response = serving
+        .client
+        .call(request)
+        .await
+        .map_err(ServeError::Transport)?;
+    let status = response.status();
+    let body = read_small_body(response.into_body()).await;
+    if !status.is_success() {
+        tracing::error!(%status, body, "the Runtime API refused the {what}");
+    }
+    Ok(())
+}
+
+fn header_text(headers: &http::HeaderMap, name: &str) -> Result<String, ServeError> {
+    let value = headers
+        .get(name)
+        .ok_or_else(|| ServeError::Protocol(format!("sent an invocation without {name}")))?;
+    value
+        .to_str()
+        .map(str::to_string)
+        .map_err(|_| ServeError::Protocol(format!("sent a {name} header that is not text")))
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<usize> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Appends the body's bytes to `buffer` as they arrive.
+async fn read_body(mut body: Incoming, buffer: &mut Vec<u8>) -> Result<(), hyper::Error> {
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            buffer.extend_from_slice(data);
+        }
+    }
+    Ok(())
+}
+
+/// A short answer's body as text, for a log line (at most 4 KiB of it).
+async fn read_small_body(body: Incoming) -> String {
+    const SHOWN: usize = 4 * 1024;
+    let mut text = Vec::new();
+    let mut body = body;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            text.extend_from_slice(&data[..data.len().min(SHOWN - text.len().min(SHOWN))]);
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Reports an init failure to the Runtime API's `/init/error`, as the Runtime API asks of a
@@ -173,7 +416,7 @@ async fn post_error(
 /// Best effort: the process exits non-zero either way.
 pub fn report_init_error(error_type: &str, message: &str) {
     let report = async {
-        let client = PooledClient::builder().build();
+        let client = runtime_api_client(1)?;
         let body = serde_json::to_vec(&Diagnostic {
             error_type: error_type.into(),
             error_message: message.into(),
@@ -193,5 +436,31 @@ pub fn report_init_error(error_type: &str, message: &str) {
         .and_then(|runtime| runtime.block_on(report));
     if let Err(error) = outcome {
         tracing::warn!("could not report the init error to the Runtime API: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_is_read_as_lambda_runtime_reads_it() {
+        assert_eq!(max_concurrency(None), 1);
+        assert_eq!(max_concurrency(Some("8")), 8);
+        assert_eq!(max_concurrency(Some("1")), 1);
+        assert_eq!(max_concurrency(Some("1600")), 1600);
+        for invalid in ["", "0", "-1", "2.5", "eight", " 8", "8 ", "4294967296", "+"] {
+            assert_eq!(max_concurrency(Some(invalid)), 1, "{invalid:?}");
+        }
+    }
+
+    #[test]
+    fn a_kept_buffer_is_emptied_and_a_huge_one_freed() {
+        let mut small = Vec::with_capacity(1024);
+        small.extend_from_slice(b"payload");
+        let kept = reusable(small);
+        assert!(kept.is_empty() && kept.capacity() >= 1024);
+        let huge = Vec::with_capacity(KEPT_PAYLOAD_BYTES + 1);
+        assert_eq!(reusable(huge).capacity(), 0);
     }
 }

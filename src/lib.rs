@@ -29,8 +29,10 @@ pub mod lambda;
 pub mod local;
 pub mod number;
 pub mod observability;
+pub mod response;
 pub mod sample;
 
 pub use config::Config;
 pub use error::{ErrorObject, FunctionError, InvalidEvent};
-pub use handler::{answer, evaluate, Answer, FrequencyFanout, Reply, Response};
+pub use handler::{answer, evaluate, Answer, FrequencyFanout, Reply};
+pub use response::{Phases, Response};

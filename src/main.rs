@@ -2,7 +2,9 @@
 //! Lambda invocations (with `AWS_LAMBDA_RUNTIME_API` set) or one event from the command line.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use frequency_fanout::lambda;
 use frequency_fanout::local::{self, Command};
 use frequency_fanout::{observability, Config, FrequencyFanout};
 
@@ -32,7 +34,7 @@ fn main() -> ExitCode {
             // One line, in the configured log format, naming the variable and its value.
             tracing::error!("invalid configuration: {error}");
             if lambda_mode() {
-                frequency_fanout::lambda::report_init_error(
+                lambda::report_init_error(
                     frequency_fanout::error::INVALID_CONFIGURATION,
                     &format!("invalid configuration: {error}"),
                 );
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
     };
 
     if lambda_mode() {
-        serve_lambda(&function)
+        serve_lambda(function)
     } else {
         let args: Vec<String> = std::env::args().skip(1).collect();
         match local::parse_args(&args) {
@@ -66,12 +68,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// One thread for the Runtime API's I/O: the CPU work runs on the rayon pool.
-fn serve_lambda(function: &FrequencyFanout) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+/// Serves Lambda invocations. The CPU work runs on the rayon pool; the async runtime's threads
+/// receive and answer. One thread serves one invocation at a time; with several in flight
+/// (Lambda Managed Instances), two threads let one receive a large payload while the other
+/// answers the small ones.
+fn serve_lambda(function: FrequencyFanout) -> ExitCode {
+    let concurrency = lambda::max_concurrency_from_env();
+    let runtime = if concurrency > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("runtime-api")
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!("cannot start the async runtime: {error}");
@@ -79,7 +93,7 @@ fn serve_lambda(function: &FrequencyFanout) -> ExitCode {
         }
     };
     let metrics = observability::Metrics::from_env();
-    match runtime.block_on(frequency_fanout::lambda::serve(function, metrics.as_ref())) {
+    match runtime.block_on(lambda::serve(Arc::new(function), metrics, concurrency)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("the Lambda runtime stopped: {error}");

@@ -36,8 +36,9 @@ use tracing_subscriber::Layer;
 
 use crate::error::FunctionError;
 use crate::event::EventForm;
-use crate::handler::{Answer, Response};
+use crate::handler::Answer;
 use crate::http::HttpReply;
+use crate::response::Response;
 
 /// The namespace of the metrics when `METRICS_NAMESPACE` is not set.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "FrequencyFanout";

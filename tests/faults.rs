@@ -186,26 +186,25 @@ fn stop_line(function: &LambdaProcess) -> String {
 #[test]
 fn a_500_on_next_makes_the_process_exit_non_zero_with_one_clear_line() {
     // The Runtime API answers /next with 500 when the execution environment is broken, and
-    // expects the runtime to exit. lambda_runtime 1.5 does not look at the status: it reads the
-    // answer as an invocation and panics on its missing request id header. The function's
-    // panic hook makes that one ERROR line, and the panic ends the process with status 101.
+    // expects the runtime to exit. The function stops serving at once, says why in one ERROR
+    // line naming the status and the Runtime API's own message, and exits with status 1.
     for status in [500, 502] {
         let peer = RuntimeApiPeer::start().unwrap();
         peer.inject(Fault::NextStatus(status));
         let mut function = LambdaProcess::start(common::release_binary(), peer, &[]);
         let exit = function.wait_for_exit(Duration::from_secs(60));
-        assert!(!exit.success(), "exit status {exit}");
-        assert_eq!(exit.code(), Some(101), "{}", function.output_text());
+        assert_eq!(exit.code(), Some(1), "{}", function.output_text());
         assert_eq!(
             function.peer.applied_faults(),
             vec![Fault::NextStatus(status)]
         );
         let lines = function.lines();
         assert_eq!(lines.len(), 1, "{}", function.output_text());
-        let line = &lines[0].text;
+        let line = stop_line(&function);
         assert!(
             line.contains("ERROR")
-                && line.contains("panic: missing lambda-runtime-aws-request-id header"),
+                && line.contains(&format!("answered /next with status {status}"))
+                && line.contains("ServiceException"),
             "{line}"
         );
         assert!(
