@@ -1,42 +1,64 @@
-//! Soak: one process of the release binary serves 10,000 invocations through the Runtime API
-//! peer, a mix of small valid events (every form, some asking for indices), 100,000-item
-//! events (3 in every 100 invocations) and rejected events (10 in every 100). Every answer is
-//! checked, the process must be alive at the end, and its resident memory at the end must be
-//! within 5% of what it was after warm-up. The figures are printed (`--nocapture`).
+//! Memory for the life of an execution environment, through the release binary in Lambda
+//! mode and the Runtime API peer:
 //!
-//! The soak sends one X-Ray trace id with every invocation. lambda_runtime copies each
-//! invocation's trace id into the environment variable `_X_AMZN_TRACE_ID` with
-//! `std::env::set_var`, and glibc's `setenv` keeps every distinct value it has ever been given
-//! (a caller may still hold the old string), so with Lambda's fresh trace id per invocation the
-//! process grows by about 150 bytes per invocation whatever the function does. The second test
-//! measures that growth on its own, and shows that it is the only one.
+//! - 200,000 small invocations, each with its own X-Ray trace id as Lambda sends them: the
+//!   resident set does not grow after warm-up;
+//! - invocations of every kind (small valid events of every form, 100,000-item events, rejected
+//!   events), after a warm-up on the largest event: every answer is right, and the resident set
+//!   does not grow either;
+//! - a function configured with `MemorySize: 128` answers the largest events Lambda accepts, run
+//!   under a 128 MiB memory limit (a memory cgroup, or `prlimit --data` where the kernel offers
+//!   none).
+//!
+//! Growth is judged as a trend over the run (tests/support/memory_trend.rs), never as two
+//! samples: an allocator step of up to 2 MiB passes, a leak of 50 bytes per invocation fails.
+//! The figures are printed (`--nocapture`). `SOAK_INVOCATIONS` runs longer soaks.
 
 mod common;
 #[path = "support/lambda_process.rs"]
 mod lambda_process;
+#[path = "support/memory_trend.rs"]
+mod memory_trend;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lambda_process::LambdaProcess;
+use lambda_process::{LambdaProcess, INHERITED_SETTINGS};
+use memory_trend::{resident_bytes, Trend};
 use runtime_api_peer::RuntimeApiPeer;
 use serde_json::{json, Value};
 
-const INVOCATIONS: usize = 10_000;
+/// The mix repeats every `PERIOD` invocations.
+const PERIOD: usize = 100;
+const WORKERS: usize = 2;
+const BIG_ITEMS: usize = 100_000;
+/// Resident memory is sampled every this many invocations.
+const SAMPLE_EVERY: usize = 1_000;
 
-/// `SOAK_INVOCATIONS` runs a longer soak (a multiple of the period; at least 3,000).
-fn invocations() -> usize {
+/// `SOAK_INVOCATIONS` scales both soaks (a multiple of 1,000; at least the defaults' tenth).
+fn invocations(default: usize) -> usize {
     std::env::var("SOAK_INVOCATIONS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .map_or(INVOCATIONS, |n: usize| (n / PERIOD * PERIOD).max(3_000))
+        .map_or(default, |n: usize| (n / SAMPLE_EVERY * SAMPLE_EVERY).max(default / 10))
 }
-/// The mix repeats every `PERIOD` invocations, so that samples taken at the same point of two
-/// periods follow the same work.
-const PERIOD: usize = 100;
-const WARM_UP: usize = 1_000;
-const WORKERS: usize = 2;
-const BIG_ITEMS: usize = 100_000;
-const TRACE_ID: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+/// The release binary in Lambda mode at width [`WORKERS`], once it has asked for its first
+/// invocation.
+fn start() -> LambdaProcess {
+    let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
+    let function = LambdaProcess::start(
+        common::release_binary(),
+        peer,
+        &[("MAX_WORKERS", &WORKERS.to_string())],
+    );
+    function
+        .peer
+        .wait_for_first_next(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.output_text()));
+    function
+}
 
 /// What an invocation must answer.
 #[derive(Clone, Debug)]
@@ -115,19 +137,6 @@ fn rejected() -> Vec<(Vec<u8>, Expected)> {
     .collect()
 }
 
-/// `VmRSS` and `VmHWM` of a process, in kB.
-fn memory_kb(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn check(outcome: &runtime_api_peer::Outcome, expected: &Expected, n: usize) -> Result<(), String> {
     let body: Value = outcome
         .json()
@@ -155,7 +164,65 @@ fn check(outcome: &runtime_api_peer::Outcome, expected: &Expected, n: usize) -> 
 }
 
 #[test]
-fn one_process_serves_10000_mixed_invocations_with_every_answer_right_and_flat_memory() {
+fn the_trend_judge_passes_a_2_mib_step_and_fails_a_50_byte_leak() {
+    use memory_trend::synthetic::run;
+    const MIB: f64 = 1024.0 * 1024.0;
+    for span in [150_000, 200_000] {
+        let flat = run(span, 0.0, 0.0, 0.0).judge();
+        assert!(flat.is_flat(), "flat: {flat}");
+        for at in [0.1, 0.25, 0.5, 0.75, 0.9] {
+            let step = run(span, 0.0, 2.0 * MIB, at).judge();
+            assert!(step.is_flat(), "a 2 MiB step at {at} of {span}: {step}");
+        }
+        let leak = run(span, 50.0, 0.0, 0.0).judge();
+        assert!(!leak.is_flat(), "a 50-byte leak over {span}: {leak}");
+        // A leak hidden behind memory given back halfway still shows.
+        let leak = run(span, 50.0, -2.0 * MIB, 0.5).judge();
+        assert!(!leak.is_flat(), "a 50-byte leak and a 2 MiB drop over {span}: {leak}");
+    }
+}
+
+#[test]
+fn two_hundred_thousand_distinct_trace_ids_leave_resident_memory_flat() {
+    const WARM_UP: usize = 5_000;
+    let invocations = invocations(200_000);
+    let (payload, expected) = valid(50, 0, 3, 10, true);
+    let mut function = start();
+    // No fixed trace id: the peer sends a fresh one with every invocation, as Lambda does.
+    function.peer.set_fixed_trace_id(None);
+    for n in 0..WARM_UP {
+        check(&function.invoke(payload.clone()), &expected, n).unwrap();
+    }
+    let pid = function.pid();
+    let started = Instant::now();
+    let mut trend = Trend::default();
+    trend.push(0, resident_bytes(pid));
+    for n in 1..=invocations {
+        let outcome = function.invoke(payload.clone());
+        check(&outcome, &expected, n).unwrap();
+        if n % SAMPLE_EVERY == 0 {
+            trend.push(n as u64, resident_bytes(pid));
+        }
+    }
+    function.assert_alive();
+    function.assert_clean_protocol();
+    let verdict = trend.judge();
+    println!(
+        "trace ids: {invocations} invocations after {WARM_UP} of warm-up, each with its own trace \
+         id, in {:.1} s: {verdict}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        verdict.is_flat(),
+        "resident memory grows with distinct trace ids: {verdict}; samples (invocations, bytes) \
+         {:?}",
+        trend.samples
+    );
+}
+
+#[test]
+fn mixed_invocations_after_a_warm_up_on_the_largest_event_are_right_and_leave_memory_flat() {
+    let invocations = invocations(150_000);
     let big = [
         valid(BIG_ITEMS, 0, 1, 10, false),
         valid(BIG_ITEMS, 1, 7, 10, false),
@@ -177,39 +244,32 @@ fn one_process_serves_10000_mixed_invocations_with_every_answer_right_and_flat_m
             )
         })
         .collect();
+    // One large event in every period, each form in turn, and ten rejected ones.
     let plan = |n: usize| -> &(Vec<u8>, Expected) {
         let k = n % PERIOD;
         match k {
-            37 => &big[0],
-            71 => &big[1],
-            99 => &big[2],
+            37 => &big[(n / PERIOD) % big.len()],
             _ if k % 10 == 3 => &rejected[(n / 10) % rejected.len()],
             _ => &small[k],
         }
     };
 
-    let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
-    let mut function = LambdaProcess::start(
-        common::release_binary(),
-        peer,
-        &[("MAX_WORKERS", &WORKERS.to_string())],
-    );
-    function
-        .peer
-        .wait_for_first_next(Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}\n{}", function.output_text()));
-    // One trace id for every invocation: see the next test for what distinct ones cost.
-    function.peer.set_fixed_trace_id(Some(TRACE_ID));
+    let mut function = start();
+    // Warm-up: the largest events of each form, then a period of everything.
+    for (n, (payload, expected)) in big.iter().chain(big.iter()).enumerate() {
+        check(&function.invoke(payload.clone()), expected, n).unwrap();
+    }
+    for n in 0..PERIOD {
+        let (payload, expected) = plan(n);
+        check(&function.invoke(payload.clone()), expected, n).unwrap();
+    }
     let pid = function.pid();
-    let (rss_start, _) = memory_kb(pid);
-
     let started = Instant::now();
+    let mut trend = Trend::default();
+    trend.push(0, resident_bytes(pid));
     let mut failures = Vec::new();
     let (mut big_count, mut rejected_count) = (0, 0);
-    let mut rss_warm = 0;
-    let mut samples = Vec::new();
-    let invocations = invocations();
-    for n in 0..invocations {
+    for n in 1..=invocations {
         let (payload, expected) = plan(n);
         if payload.len() > 1_000_000 {
             big_count += 1;
@@ -217,47 +277,31 @@ fn one_process_serves_10000_mixed_invocations_with_every_answer_right_and_flat_m
         if matches!(expected, Expected::Rejected(_)) {
             rejected_count += 1;
         }
-        match function.peer.invoke(payload.clone()) {
-            Ok(outcome) => {
-                if let Err(failure) = check(&outcome, expected, n) {
-                    failures.push(failure);
-                }
-            }
-            Err(error) => panic!("invocation {n}: {error}\n{}", function.output_text()),
+        if let Err(failure) = check(&function.invoke(payload.clone()), expected, n) {
+            failures.push(failure);
         }
-        if (n + 1) % PERIOD == 0 {
-            let (rss, _) = memory_kb(pid);
-            samples.push(rss);
-            if n + 1 == WARM_UP {
-                rss_warm = rss;
-            }
+        if n % SAMPLE_EVERY == 0 {
+            trend.push(n as u64, resident_bytes(pid));
         }
     }
-    let elapsed = started.elapsed();
-    println!("soak: VmRSS every {PERIOD} invocations (kB): {samples:?}");
     function.assert_alive();
     function.assert_clean_protocol();
-    let (rss_end, hwm_end) = memory_kb(pid);
-    // glibc gives memory back to the system now and then, so a single sample can dip far below
-    // the process's working size; each figure is the highest of ten samples taken at the same
-    // point of ten periods: the ten periods after warm-up, and the last ten.
-    let first = WARM_UP / PERIOD - 1;
-    let rss_after_warm_up = *samples[first..first + 10].iter().max().unwrap();
-    let rss_at_end = *samples[samples.len() - 10..].iter().max().unwrap();
-    let growth = (rss_at_end as f64 - rss_after_warm_up as f64) / rss_after_warm_up as f64 * 100.0;
-    let after_warm_up = &samples[first..];
-    let (min_after, max_after) = (
-        after_warm_up.iter().min().unwrap(),
-        after_warm_up.iter().max().unwrap(),
+    let verdict = trend.judge();
+    println!(
+        "soak: VmRSS every {SAMPLE_EVERY} invocations (kB): {:?}",
+        trend
+            .samples
+            .iter()
+            .map(|&(_, rss)| rss / 1024)
+            .collect::<Vec<_>>()
     );
     println!(
-        "soak: {invocations} invocations ({big_count} of {BIG_ITEMS} items, {rejected_count} rejected, {} small valid) in {:.1} s at width {WORKERS}; failures: {}; process alive at the end",
+        "soak: {invocations} invocations ({big_count} of {BIG_ITEMS} items, {rejected_count} \
+         rejected, {} small valid) in {:.1} s at width {WORKERS}, after a warm-up on the largest \
+         events; failures: {}; {verdict}",
         invocations - big_count - rejected_count,
-        elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
         failures.len()
-    );
-    println!(
-        "soak: VmRSS at start {rss_start} kB; after warm-up ({WARM_UP} invocations) {rss_warm} kB, highest of the next ten samples {rss_after_warm_up} kB; at the end {rss_end} kB, highest of the last ten samples {rss_at_end} kB ({growth:+.2}%); every sample after warm-up between {min_after} and {max_after} kB; VmHWM (peak) {hwm_end} kB"
     );
     assert!(
         failures.is_empty(),
@@ -266,62 +310,193 @@ fn one_process_serves_10000_mixed_invocations_with_every_answer_right_and_flat_m
         &failures[..failures.len().min(5)]
     );
     assert!(
-        growth < 5.0,
-        "resident memory grew by {growth:.2}% after warm-up ({rss_after_warm_up} kB to {rss_at_end} kB); samples {samples:?}"
+        verdict.is_flat(),
+        "resident memory grows with mixed invocations: {verdict}; samples (invocations, bytes) \
+         {:?}",
+        trend.samples
     );
 }
 
-#[test]
-fn distinct_trace_ids_are_the_only_growth_and_it_is_lambda_runtimes_environment_variable() {
-    const N: usize = 20_000;
-    let (payload, expected) = valid(50, 0, 3, 10, true);
-    let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
-    let mut function = LambdaProcess::start(
-        common::release_binary(),
-        peer,
-        &[("MAX_WORKERS", &WORKERS.to_string())],
-    );
-    let pid = function.pid();
-    let run = |distinct: bool| -> (u64, u64) {
-        function.peer.set_fixed_trace_id(Some(TRACE_ID));
-        for n in 0..1_000 {
-            let outcome = function.invoke(payload.clone());
-            check(&outcome, &expected, n).unwrap();
-        }
-        let (before, _) = memory_kb(pid);
-        for n in 0..N {
-            if distinct {
-                let id = format!("Root=1-5759e988-{n:024x};Parent=53995c3f42cd8ad8;Sampled=1");
-                function.peer.set_fixed_trace_id(Some(&id));
+/// 128 MiB, the smallest memory a Lambda function can have.
+const LIMIT_BYTES: u64 = 128 * 1024 * 1024;
+
+/// How a process is held to [`LIMIT_BYTES`].
+enum MemoryLimit {
+    /// A memory cgroup of its own (the directory), as Lambda holds a function to its
+    /// `MemorySize`: it counts the pages the process really uses.
+    Cgroup { dir: PathBuf, v2: bool },
+    /// `RLIMIT_DATA`: heap, anonymous mappings and thread stacks, counted as mapped.
+    DataRlimit,
+}
+
+impl MemoryLimit {
+    /// A cgroup where root may make one (v2's unified hierarchy with the memory controller,
+    /// else v1's memory controller), else `prlimit --data`.
+    fn new(name: &str) -> MemoryLimit {
+        let candidates = [
+            (Path::new("/sys/fs/cgroup"), true),
+            (Path::new("/sys/fs/cgroup/unified"), true),
+            (Path::new("/sys/fs/cgroup/memory"), false),
+        ];
+        for (root, v2) in candidates {
+            let usable = if v2 {
+                std::fs::read_to_string(root.join("cgroup.controllers"))
+                    .is_ok_and(|controllers| controllers.split_whitespace().any(|c| c == "memory"))
+            } else {
+                root.join("memory.limit_in_bytes").is_file()
+            };
+            if !usable {
+                continue;
             }
-            let outcome = function.invoke(payload.clone());
-            check(&outcome, &expected, n).unwrap();
+            let dir = root.join(format!("{name}-{}", std::process::id()));
+            let limit_file = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
+            let made = std::fs::create_dir_all(&dir).is_ok()
+                && std::fs::write(dir.join(limit_file), LIMIT_BYTES.to_string()).is_ok();
+            if made {
+                if v2 {
+                    let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+                }
+                return MemoryLimit::Cgroup { dir, v2 };
+            }
+            let _ = std::fs::remove_dir(&dir);
         }
-        let (after, _) = memory_kb(pid);
-        (before, after)
-    };
-    let (fixed_before, fixed_after) = run(false);
-    let (distinct_before, distinct_after) = run(true);
+        MemoryLimit::DataRlimit
+    }
+
+    /// The command that runs `binary` under the limit.
+    fn command(&self, binary: &Path) -> Command {
+        match self {
+            MemoryLimit::Cgroup { dir, .. } => {
+                // The shell joins the cgroup, then becomes the function.
+                let mut command = Command::new("sh");
+                command
+                    .arg("-c")
+                    .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$1\"")
+                    .arg(dir)
+                    .arg(binary);
+                command
+            }
+            MemoryLimit::DataRlimit => {
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--data={LIMIT_BYTES}"))
+                    .arg("--")
+                    .arg(binary);
+                command
+            }
+        }
+    }
+
+    /// Proof that `pid` runs under the limit, and its peak use as the limit counts it.
+    fn describe(&self, pid: u32) -> String {
+        match self {
+            MemoryLimit::Cgroup { dir, v2 } => {
+                let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+                let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(cgroup.contains(&name), "{pid} is not in {}: {cgroup}", dir.display());
+                let (limit, peak) = if *v2 {
+                    ("memory.max", "memory.peak")
+                } else {
+                    ("memory.limit_in_bytes", "memory.max_usage_in_bytes")
+                };
+                let read = |file: &str| {
+                    std::fs::read_to_string(dir.join(file))
+                        .map(|text| text.trim().to_string())
+                        .unwrap_or_else(|_| "unknown".into())
+                };
+                assert_eq!(read(limit), LIMIT_BYTES.to_string());
+                format!(
+                    "memory cgroup {} (limit {} bytes, peak use {} bytes)",
+                    dir.display(),
+                    read(limit),
+                    read(peak)
+                )
+            }
+            MemoryLimit::DataRlimit => {
+                let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+                let line = limits
+                    .lines()
+                    .find(|line| line.starts_with("Max data size"))
+                    .unwrap()
+                    .to_string();
+                assert!(line.contains(&LIMIT_BYTES.to_string()), "{line}");
+                format!("prlimit --data ({line})")
+            }
+        }
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        if let MemoryLimit::Cgroup { dir, .. } = self {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[test]
+fn a_128_mb_function_answers_the_largest_events_under_a_128_mib_memory_limit() {
+    let limit = MemoryLimit::new("frequency-fanout-128mb");
+    let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
+    let mut command = limit.command(common::release_binary());
+    for name in INHERITED_SETTINGS {
+        command.env_remove(name);
+    }
+    // MemorySize 128: the pool's width follows it (one worker).
+    command
+        .envs(peer.lambda_env())
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
+    let mut function = LambdaProcess::spawn(peer, command);
+    function
+        .peer
+        .wait_for_first_next(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.output_text()));
+    let pid = function.pid();
+    // The 100,000-item event (5.3 MB), and one as close to Lambda's 6 MB limit as items go.
+    let largest = frequency_fanout::sample::event(117_000);
+    assert!(largest.len() <= 6 * 1024 * 1024, "{}", largest.len());
+    let events = [
+        (frequency_fanout::sample::event(BIG_ITEMS), BIG_ITEMS, 50),
+        (largest, 117_000, 10),
+    ];
+    let mut answered = 0;
+    for (payload, items, times) in &events {
+        let expected = reference_count(payload);
+        for n in 0..*times {
+            let outcome = function.invoke(payload.clone());
+            let body: Value = outcome.json().unwrap_or_else(|e| {
+                panic!("invocation {n}: not JSON ({e}): {}", outcome.body_text())
+            });
+            assert!(
+                outcome.is_response()
+                    && body["total_items"] == *items
+                    && body["high_frequency_count"] == expected
+                    && body["workers"] == 1,
+                "invocation {n} of the {items}-item event: {body}\n{}",
+                function.output_text()
+            );
+            answered += 1;
+        }
+    }
     function.assert_alive();
     function.assert_clean_protocol();
-    let per_invocation =
-        |before: u64, after: u64| (after as f64 - before as f64) * 1024.0 / N as f64;
-    let fixed = per_invocation(fixed_before, fixed_after);
-    let distinct = per_invocation(distinct_before, distinct_after);
-    println!(
-        "trace ids: {N} invocations with one trace id: VmRSS {fixed_before} kB to {fixed_after} kB ({fixed:.1} bytes per invocation); \
-         {N} with a distinct trace id each: {distinct_before} kB to {distinct_after} kB ({distinct:.1} bytes per invocation)"
-    );
-    // The same invocations with one trace id leave memory flat (a page or two of noise) ...
-    assert!(
-        fixed < 10.0,
-        "{fixed:.1} bytes per invocation with one trace id"
-    );
-    // ... and each distinct trace id costs about one environment entry (`_X_AMZN_TRACE_ID=` and
-    // the id, plus glibc's bookkeeping). Should lambda_runtime stop setting the variable, or
-    // glibc stop keeping old values, this bound still holds.
-    assert!(
-        distinct < 400.0,
-        "{distinct:.1} bytes per invocation with distinct trace ids"
-    );
+    let how = limit.describe(pid);
+    let hwm = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .unwrap()
+        .to_string();
+    println!("128 MB: {answered} invocations of the largest events answered under {how}; {hwm}");
+}
+
+/// The high-frequency count of a generated event, by serde_json (threshold 10).
+fn reference_count(payload: &[u8]) -> usize {
+    let event: Value = serde_json::from_slice(payload).unwrap();
+    event["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["frequency"].as_f64().unwrap() > 10.0)
+        .count()
 }

@@ -421,16 +421,19 @@ impl RuntimeApiPeer {
     /// [`enqueue`](Self::enqueue) for a payload the caller keeps too: queueing it copies nothing,
     /// so that an open arrival schedule of megabyte events keeps its clock.
     pub fn enqueue_shared(&self, payload: Arc<[u8]>, deadline_ms: Option<u64>) -> String {
-        let request_id = self.fresh_request_id();
+        let (request_id, n) = self.fresh_request_id();
         let now_ms = epoch_ms();
         let deadline_ms =
             deadline_ms.unwrap_or_else(|| now_ms + self.shared.options.deadline.as_millis() as u64);
         let mut state = self.shared.lock();
+        // As Lambda sends them: a fresh trace id for every invocation (the counter keeps two
+        // queued in the same millisecond apart).
         let trace_id = state.fixed_trace_id.clone().unwrap_or_else(|| {
             format!(
-                "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
+                "Root=1-{:08x}-{:08x}{:016x};Parent={:016x};Sampled=0",
                 now_ms / 1000,
-                (u128::from(self.shared.seed) << 32) | u128::from(now_ms as u32),
+                self.shared.seed as u32,
+                n,
                 self.shared.seed.rotate_left(17) ^ now_ms
             )
         });
@@ -594,17 +597,19 @@ impl RuntimeApiPeer {
         self.shared.changed.notify_all();
     }
 
-    fn fresh_request_id(&self) -> String {
+    /// A request id never given before, and the counter it was made from.
+    fn fresh_request_id(&self) -> (String, u64) {
         let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let seed = self.shared.seed;
-        format!(
+        let id = format!(
             "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
             (seed >> 32) as u32,
             (seed >> 16) as u16,
             seed & 0xfff,
             (n >> 48) & 0xfff,
             n & 0xffff_ffff_ffff
-        )
+        );
+        (id, n)
     }
 }
 

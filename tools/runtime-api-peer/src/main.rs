@@ -28,13 +28,14 @@
 //! for a free `/next`. A last line sums up: the init time (spawn to the first `/next` request),
 //! the function process's CPU time over the invocations (user plus system, fields 14 and 15 of
 //! `/proc/PID/stat`, from just before the first invocation is queued to just after the last
-//! answer) in all and per invocation, the most invocations in flight at once, the time from the
+//! answer) in all and per invocation, its minor page faults per invocation (field 10: memory
+//! touched afresh, as when the allocator maps what it gave back), the most invocations in flight at once, the time from the
 //! first arrival to the last answer and the throughput it gives, and the process's peak resident
 //! memory (`VmHWM` from `/proc/PID/status`, read just before the process is killed):
 //!
 //! ```text
 //! {"type":"summary","invocations":40,"errors":0,"init_ms":2.1,"cpu_ms":150.0,
-//!  "cpu_ms_per_invocation":3.75,"max_in_flight":1,"elapsed_ms":160.2,"throughput_per_s":249.7,
+//!  "cpu_ms_per_invocation":3.75,"minor_faults_per_invocation":12.5,"max_in_flight":1,"elapsed_ms":160.2,"throughput_per_s":249.7,
 //!  "peak_rss_kb":13800,"exited":null}
 //! ```
 //!
@@ -297,7 +298,7 @@ fn run(args: &Args) -> Result<bool, String> {
         .wait_for_first_next(args.timeout)
         .ok()
         .map(|at| ms(at.saturating_duration_since(spawned_at)));
-    let cpu_before = cpu_ticks(pid);
+    let before = process_stat(pid);
     let started = Instant::now();
     let (outcomes, answered_all) = match args.arrivals {
         Arrivals::OneAfterAnother => one_after_another(&peer, args, &events),
@@ -305,7 +306,7 @@ fn run(args: &Args) -> Result<bool, String> {
         Arrivals::AllAtOnce => scheduled(&peer, args, &events, None),
     };
     let elapsed = started.elapsed();
-    let cpu_after = cpu_ticks(pid);
+    let after = process_stat(pid);
 
     let (mut invocations, mut errors) = (0usize, 0usize);
     for (queued, outcome) in &outcomes {
@@ -347,10 +348,14 @@ fn run(args: &Args) -> Result<bool, String> {
     let _ = child.wait();
     drop(child);
     let _ = watcher.join();
-    let cpu_ms = match (cpu_before, cpu_after, clock_ticks_per_second()) {
+    let cpu_ms = match (before, after, clock_ticks_per_second()) {
         (Some(before), Some(after), Some(hz)) => {
-            Some(after.saturating_sub(before) as f64 * 1e3 / hz as f64)
+            Some(after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 * 1e3 / hz as f64)
         }
+        _ => None,
+    };
+    let minor_faults = match (before, after) {
+        (Some(before), Some(after)) => Some(after.minor_faults.saturating_sub(before.minor_faults)),
         _ => None,
     };
     let init_errors: Vec<String> = peer.init_errors().iter().map(|e| e.to_string()).collect();
@@ -365,6 +370,9 @@ fn run(args: &Args) -> Result<bool, String> {
             "cpu_ms_per_invocation": cpu_ms
                 .filter(|_| invocations > 0)
                 .map(|cpu| (cpu / invocations as f64 * 1e3).round() / 1e3),
+            "minor_faults_per_invocation": minor_faults
+                .filter(|_| invocations > 0)
+                .map(|faults| (faults as f64 / invocations as f64 * 10.0).round() / 10.0),
             "max_in_flight": peer.max_in_flight(),
             "elapsed_ms": ms(elapsed),
             "throughput_per_s": (invocations as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
@@ -501,22 +509,32 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// User plus system CPU time of a live process and all its threads, in clock ticks: fields 14
-/// and 15 of `/proc/PID/stat`.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    cpu_ticks_of_stat(&stat)
+/// What `/proc/PID/stat` says of a live process and all its threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProcessStat {
+    /// Minor page faults (field 10): pages the process touched for the first time since they
+    /// were mapped, such as memory the allocator took from the kernel afresh.
+    minor_faults: u64,
+    /// User plus system CPU time (fields 14 and 15), in clock ticks.
+    cpu_ticks: u64,
 }
 
-/// Fields 14 (utime) and 15 (stime) of a `/proc/PID/stat` line, summed. The second field, the
-/// command name in parentheses, may hold spaces, so fields are counted after its `)`.
-fn cpu_ticks_of_stat(stat: &str) -> Option<u64> {
+fn process_stat(pid: u32) -> Option<ProcessStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+/// Fields 10, 14 and 15 of a `/proc/PID/stat` line. The second field, the command name in
+/// parentheses, may hold spaces, so fields are counted after its `)`.
+fn parse_stat(stat: &str) -> Option<ProcessStat> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_ascii_whitespace();
-    // After the name: field 3 (state) is the first; utime is field 14, the 12th here.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    // After the name, field 3 (state) is the first: field N is at index N - 3.
+    let fields: Vec<&str> = after_name.split_ascii_whitespace().collect();
+    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    Some(ProcessStat {
+        minor_faults: field(10)?,
+        cpu_ticks: field(14)? + field(15)?,
+    })
 }
 
 /// `getconf CLK_TCK`: the unit of `/proc/PID/stat`'s times (100 on Linux's usual builds).
@@ -591,12 +609,18 @@ mod tests {
     }
 
     #[test]
-    fn cpu_ticks_are_fields_14_and_15() {
+    fn faults_are_field_10_and_cpu_fields_14_and_15() {
         // A command name with spaces and a parenthesis, as a process may give itself.
         let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 37 5 0 0 20 0 3 0";
-        assert_eq!(cpu_ticks_of_stat(stat), Some(42));
-        assert_eq!(cpu_ticks_of_stat("4242 (x) S 1 2"), None);
-        assert!(cpu_ticks(std::process::id()).is_some());
+        assert_eq!(
+            parse_stat(stat),
+            Some(ProcessStat {
+                minor_faults: 100,
+                cpu_ticks: 42
+            })
+        );
+        assert_eq!(parse_stat("4242 (x) S 1 2"), None);
+        assert!(process_stat(std::process::id()).is_some());
         assert!(clock_ticks_per_second().is_some_and(|hz| hz > 0));
     }
 

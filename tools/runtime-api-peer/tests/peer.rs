@@ -5,7 +5,9 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use runtime_api_peer::{Fault, InvokeError, Options, OutcomeKind, RuntimeApiPeer, API_PREFIX};
+use runtime_api_peer::{
+    Fault, InvokeError, Options, OutcomeKind, RuntimeApiPeer, Writes, API_PREFIX,
+};
 
 /// One keep-alive connection to the peer, as a function's runtime would hold.
 struct Client {
@@ -507,4 +509,106 @@ fn a_fixed_trace_id_is_sent_until_it_is_cleared() {
         "{}",
         traces[2]
     );
+}
+
+#[test]
+fn every_invocation_gets_a_trace_id_of_its_own() {
+    // Queued within the same millisecond, as a soak queues them: still all distinct, in the
+    // X-Ray format (`Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0`).
+    let peer = quick_peer();
+    for n in 0..500 {
+        peer.enqueue(n.to_string().into_bytes(), None);
+    }
+    let mut client = Client::connect(&peer);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..500 {
+        let next = client.next();
+        let trace = next.header("Lambda-Runtime-Trace-Id").unwrap().to_string();
+        let root = trace
+            .strip_prefix("Root=1-")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("{trace}"));
+        let (time, id) = root.split_once('-').unwrap_or_else(|| panic!("{trace}"));
+        assert!(
+            time.len() == 8
+                && id.len() == 24
+                && (time.to_owned() + id)
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit()),
+            "{trace}"
+        );
+        assert!(seen.insert(trace.clone()), "trace id {trace} given twice");
+        let id = request_id(&next);
+        client.request(
+            "POST",
+            &format!("{API_PREFIX}/invocation/{id}/response"),
+            &[],
+            b"{}",
+        );
+    }
+}
+
+#[test]
+fn both_ways_of_writing_deliver_the_same_bytes() {
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    for writes in [Writes::OneWriteNoDelay, Writes::TwoWritesNagle] {
+        let peer = RuntimeApiPeer::start_with(Options {
+            writes,
+            ..Options::default()
+        })
+        .unwrap();
+        let id = peer.enqueue(payload.clone(), None);
+        let mut client = Client::connect(&peer);
+        let next = client.next();
+        assert_eq!(request_id(&next), id, "{writes:?}");
+        assert_eq!(next.header("Content-Length"), Some("3000000"), "{writes:?}");
+        assert!(
+            next.body == payload,
+            "{writes:?}: the payload arrived changed"
+        );
+    }
+}
+
+#[test]
+fn invocations_in_flight_are_counted_and_their_most_kept() {
+    let peer = quick_peer();
+    let ids: Vec<String> = (0..3).map(|n| peer.enqueue(vec![b'0' + n], None)).collect();
+    assert_eq!((peer.in_flight(), peer.max_in_flight()), (0, 0));
+    // Three connections, as three concurrent loops of a function hold: each takes one.
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::connect(&peer)).collect();
+    let taken: Vec<String> = clients.iter_mut().map(|c| request_id(&c.next())).collect();
+    assert_eq!(taken, ids);
+    assert_eq!((peer.in_flight(), peer.max_in_flight()), (3, 3));
+    for (client, id) in clients.iter_mut().zip(&ids) {
+        let answer = client.request(
+            "POST",
+            &format!("{API_PREFIX}/invocation/{id}/response"),
+            &[],
+            b"{}",
+        );
+        assert_eq!(answer.status, 202);
+    }
+    assert_eq!((peer.in_flight(), peer.max_in_flight()), (0, 3));
+    peer.reset_max_in_flight();
+    assert_eq!(peer.max_in_flight(), 0);
+    // A /next with nothing queued waits, and is counted as waiting.
+    let waiting = thread::spawn({
+        let address = peer.address();
+        move || {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream
+                .write_all(
+                    format!("GET {API_PREFIX}/invocation/next HTTP/1.1\r\nHost: p\r\n\r\n")
+                        .as_bytes(),
+                )
+                .unwrap();
+            thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let started = Instant::now();
+    while peer.waiting_next_requests() == 0 && started.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(peer.waiting_next_requests(), 1);
+    waiting.join().unwrap();
 }
