@@ -10,6 +10,11 @@
 //!   function accepts, and the template's JSONata expressions, evaluated by the reference
 //!   implementation (npm `jsonata`) over the function's real answers, give the totals of one
 //!   invocation over all the items.
+//! - Lambda Managed Instances are opt-in: with the network parameters empty the stack is the
+//!   standard one (no capacity provider, no operator role, a function without a capacity
+//!   provider); with them set, an arm64 capacity provider in those subnets runs the function,
+//!   configured by the template's parameters, and that configuration lints clean and is one the
+//!   built function serves under.
 //!
 //! The tools come from `scripts/install-tools`, which these tests run for any that is missing.
 
@@ -43,6 +48,16 @@ const EXAMPLE_FUNCTION_ARN: &str =
     "arn:aws:lambda:us-east-1:123456789012:function:frequency-fanout";
 /// A stand-in for `DatasetBucketName`, whose default (empty) turns the state machine off.
 const EXAMPLE_BUCKET: &str = "example-datasets";
+/// Stand-ins for the network parameters, whose defaults (empty) turn Lambda Managed Instances off.
+const EXAMPLE_SUBNETS: &str = "subnet-0a1b2c3d4e5f60718,subnet-1b2c3d4e5f6071829";
+const EXAMPLE_SECURITY_GROUPS: &str = "sg-0a1b2c3d4e5f60718";
+/// The managed policy AWS documents for the capacity provider's operator role.
+const OPERATOR_POLICY_ARN: &str =
+    "arn:${AWS::Partition}:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator";
+/// Lambda Managed Instances' largest execution environment, in MB.
+const MANAGED_MAX_MEMORY_MB: u64 = 32 * 1024;
+/// Lambda Managed Instances' smallest execution environment, in MB.
+const MANAGED_MIN_MEMORY_MB: u64 = 2 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Tools
@@ -320,8 +335,60 @@ fn the_one(kind: &str) -> (&'static str, &'static Value) {
     found[0]
 }
 
+/// The function as it runs on standard Lambda: the one without a capacity provider.
 fn function() -> (&'static str, &'static Value) {
-    the_one("AWS::Serverless::Function")
+    the_function(false)
+}
+
+/// The function as it runs on Lambda Managed Instances: the one with a capacity provider.
+fn managed_function() -> (&'static str, &'static Value) {
+    the_function(true)
+}
+
+fn the_function(managed: bool) -> (&'static str, &'static Value) {
+    let functions = resources_of_type("AWS::Serverless::Function");
+    assert_eq!(
+        functions.len(),
+        2,
+        "expected the function twice (standard Lambda, Managed Instances), found {functions:?}"
+    );
+    let found: Vec<_> = functions
+        .into_iter()
+        .filter(|(_, f)| f["Properties"].get("CapacityProviderConfig").is_some() == managed)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one function with managed = {managed}, found {found:?}"
+    );
+    found[0]
+}
+
+/// What the template says wherever it means "the function's ARN": whichever of the two exists.
+fn function_arn() -> Value {
+    json!({"Fn::If": [
+        managed_condition(),
+        {"Fn::GetAtt": [managed_function().0, "Arn"]},
+        {"Fn::GetAtt": [function().0, "Arn"]}
+    ]})
+}
+
+/// The condition under which the function runs on Lambda Managed Instances.
+fn managed_condition() -> &'static str {
+    managed_function().1["Condition"]
+        .as_str()
+        .expect("the managed function is conditional")
+}
+
+/// The parameters that turn Lambda Managed Instances on, at example values.
+fn managed_values() -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("ManagedInstancesSubnetIds", EXAMPLE_SUBNETS.to_string()),
+        (
+            "ManagedInstancesSecurityGroupIds",
+            EXAMPLE_SECURITY_GROUPS.to_string(),
+        ),
+    ])
 }
 
 fn state_machine() -> (&'static str, &'static Value) {
@@ -382,20 +449,43 @@ fn condition_value(value: &Value, values: &BTreeMap<&str, String>) -> bool {
     }
 }
 
-/// A scalar or a parameter reference, as a string.
+/// A scalar, a parameter reference, a `Fn::Join` of a list parameter or a `Fn::FindInMap` with
+/// such keys, as a string. List parameters are comma-separated strings, as CloudFormation takes
+/// them.
 fn scalar(value: &Value, values: &BTreeMap<&str, String>) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
+        _ if value.get("Fn::Join").is_some() => {
+            let join = value["Fn::Join"].as_array().expect("Fn::Join takes a list");
+            let delimiter = join[0].as_str().expect("a Fn::Join delimiter");
+            let list = scalar(&join[1], values);
+            list.split(',').collect::<Vec<_>>().join(delimiter)
+        }
+        _ if value.get("Fn::FindInMap").is_some() => {
+            let find = value["Fn::FindInMap"]
+                .as_array()
+                .expect("Fn::FindInMap takes a list");
+            let map = find[0].as_str().expect("a mapping name");
+            let (top, second) = (scalar(&find[1], values), scalar(&find[2], values));
+            let found = &template()["Mappings"][map][&top][&second];
+            assert!(!found.is_null(), "{map} has no {top}/{second}");
+            scalar(found, values)
+        }
         _ => {
             let name = ref_parameter(value).unwrap_or_else(|| panic!("not a parameter: {value}"));
-            values
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| parameter_default(name))
+            parameter_value(name, values)
         }
     }
+}
+
+/// A parameter's value: from `values`, else its default.
+fn parameter_value(name: &str, values: &BTreeMap<&str, String>) -> String {
+    values
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| parameter_default(name))
 }
 
 /// A property value with parameters at `values` (else defaults): `None` for `AWS::NoValue`.
@@ -418,7 +508,14 @@ fn resolve(value: &Value, values: &BTreeMap<&str, String>) -> Option<String> {
 /// their defaults): its variables, the logging settings Lambda turns into variables, and the
 /// memory size.
 fn function_environment(values: &BTreeMap<&str, String>) -> Vec<(String, String)> {
-    let properties = &function().1["Properties"];
+    environment_of(function().1, values)
+}
+
+/// The environment the template gives `function`, as [`function_environment`] says, and on Lambda
+/// Managed Instances also what Lambda adds there: the concurrency per environment and the
+/// initialization type.
+fn environment_of(function: &Value, values: &BTreeMap<&str, String>) -> Vec<(String, String)> {
+    let properties = &function["Properties"];
     let mut env = Vec::new();
     for (name, value) in properties["Environment"]["Variables"]
         .as_object()
@@ -441,6 +538,17 @@ fn function_environment(values: &BTreeMap<&str, String>) -> Vec<(String, String)
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
         resolve(&properties["MemorySize"], values).unwrap(),
     ));
+    let managed = &properties["CapacityProviderConfig"];
+    if !managed.is_null() {
+        env.push((
+            "AWS_LAMBDA_MAX_CONCURRENCY".into(),
+            resolve(&managed["PerExecutionEnvironmentMaxConcurrency"], values).unwrap(),
+        ));
+        env.push((
+            "AWS_LAMBDA_INITIALIZATION_TYPE".into(),
+            "lambda-managed-instances".into(),
+        ));
+    }
     env
 }
 
@@ -474,6 +582,130 @@ fn policy_statements() -> Vec<(String, Value)> {
         }
     }
     statements
+}
+
+/// Whether the template's rule `name` lets a stack be created with the parameters at `values`
+/// (else their defaults): its `RuleCondition`, if any, is false, or all its assertions hold.
+fn rule_holds(name: &str, values: &BTreeMap<&str, String>) -> bool {
+    let rule = &template()["Rules"][name];
+    assert!(rule.is_object(), "the template has no rule {name}");
+    if let Some(applies) = rule.get("RuleCondition") {
+        if !rule_value(applies, values) {
+            return true;
+        }
+    }
+    rule["Assertions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rule {name} has no Assertions"))
+        .iter()
+        .all(|assertion| rule_value(&assertion["Assert"], values))
+}
+
+/// A rule function, evaluated as CloudFormation does before it creates anything.
+fn rule_value(value: &Value, values: &BTreeMap<&str, String>) -> bool {
+    let (function, arguments) = value
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .unwrap_or_else(|| panic!("not a rule function: {value}"));
+    let list = |value: &Value| -> Vec<String> {
+        match value {
+            Value::Array(items) => items.iter().map(|item| scalar(item, values)).collect(),
+            reference => scalar(reference, values)
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+        }
+    };
+    let arguments = arguments.as_array();
+    match function.as_str() {
+        "Fn::And" => arguments.unwrap().iter().all(|a| rule_value(a, values)),
+        "Fn::Or" => arguments.unwrap().iter().any(|a| rule_value(a, values)),
+        "Fn::Not" => !rule_value(&arguments.unwrap()[0], values),
+        "Fn::Equals" => {
+            let pair = arguments.unwrap();
+            scalar(&pair[0], values) == scalar(&pair[1], values)
+        }
+        "Fn::Contains" => {
+            let pair = arguments.unwrap();
+            list(&pair[0]).contains(&scalar(&pair[1], values))
+        }
+        "Fn::EachMemberEquals" => {
+            let pair = arguments.unwrap();
+            let expected = scalar(&pair[1], values);
+            list(&pair[0]).iter().all(|member| *member == expected)
+        }
+        other => panic!("unexpected rule function {other}"),
+    }
+}
+
+/// The template as CloudFormation deploys it with the parameters at `values` (else their
+/// defaults): resources and outputs whose condition is false left out, every `Fn::If` replaced by
+/// the branch it takes, `AWS::NoValue` properties dropped, no conditions left. The parameters'
+/// defaults are `values`, so that a linter resolving `Ref`s sees what CloudFormation would.
+fn resolved_template(values: &BTreeMap<&str, String>) -> Value {
+    fn branches(value: &Value, values: &BTreeMap<&str, String>) -> Option<Value> {
+        match value {
+            Value::Object(object) => {
+                if let Some(arguments) = object.get("Fn::If").and_then(Value::as_array) {
+                    let name = arguments[0].as_str().expect("Fn::If names a condition");
+                    let taken = if condition(name, values) {
+                        &arguments[1]
+                    } else {
+                        &arguments[2]
+                    };
+                    return branches(taken, values);
+                }
+                if value.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue") {
+                    return None;
+                }
+                Some(Value::Object(
+                    object
+                        .iter()
+                        .filter_map(|(k, v)| branches(v, values).map(|v| (k.clone(), v)))
+                        .collect(),
+                ))
+            }
+            Value::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|v| branches(v, values)).collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+    let mut resolved = template().clone();
+    let object = resolved.as_object_mut().unwrap();
+    object.remove("Conditions");
+    for (name, value) in values {
+        let parameter = object["Parameters"]
+            .get_mut(*name)
+            .unwrap_or_else(|| panic!("the template has no parameter {name}"));
+        parameter["Default"] = json!(value);
+    }
+    for section in ["Resources", "Outputs"] {
+        let entries = object[section].as_object_mut().unwrap();
+        entries.retain(|_, entry| {
+            entry
+                .get("Condition")
+                .and_then(Value::as_str)
+                .is_none_or(|name| condition(name, values))
+        });
+        for entry in entries.values_mut() {
+            entry.as_object_mut().unwrap().remove("Condition");
+            *entry = branches(entry, values).unwrap();
+        }
+    }
+    resolved
+}
+
+/// The role Lambda assumes to run the capacity provider's EC2 instances.
+fn operator_role_id() -> &'static str {
+    capacity_provider().1["Properties"]["PermissionsConfig"]["CapacityProviderOperatorRoleArn"]
+        ["Fn::GetAtt"][0]
+        .as_str()
+        .expect("the operator role is the template's")
+}
+
+fn capacity_provider() -> (&'static str, &'static Value) {
+    the_one("AWS::Lambda::CapacityProvider")
 }
 
 /// The strings of a statement's `Action` or `Resource`, with `Fn::Sub` templates as written and
@@ -549,7 +781,7 @@ impl DistributedMap {
                     None if parameter == "DatasetBucketName" => EXAMPLE_BUCKET.to_string(),
                     None => parameter_default(parameter),
                 }
-            } else if value.get("Fn::GetAtt").is_some() {
+            } else if *value == function_arn() {
                 EXAMPLE_FUNCTION_ARN.to_string()
             } else {
                 panic!("unexpected substitution {name}: {value}")
@@ -736,6 +968,11 @@ impl Emulated {
     /// Starts the bootstrap with the environment the template gives it, parameters at
     /// `values` (else their defaults).
     fn start(values: &BTreeMap<&str, String>) -> Emulated {
+        Emulated::with_environment(function_environment(values))
+    }
+
+    /// Starts the bootstrap with `environment` besides the Runtime API's variables.
+    fn with_environment(environment: Vec<(String, String)>) -> Emulated {
         ensure_tools(&["qemu-aarch64"]);
         let bootstrap = built_bootstrap();
         let peer = RuntimeApiPeer::start().expect("the Runtime API peer starts");
@@ -745,7 +982,7 @@ impl Emulated {
         command.env_clear();
         command
             .envs(peer.lambda_env())
-            .envs(function_environment(values))
+            .envs(environment)
             .env("TZ", "UTC");
         Emulated {
             process: LambdaProcess::spawn(peer, command),
@@ -1006,7 +1243,7 @@ fn sam_validate_lint_passes_without_credentials() {
 
 #[test]
 fn template_invariants() {
-    let (function_id, function) = function();
+    let (_, function) = function();
     let properties = &function["Properties"];
 
     // What runs, and how it is built.
@@ -1135,10 +1372,7 @@ fn template_invariants() {
 
     // The function URL: IAM by default; public only when FunctionUrlAuthType says NONE.
     let (url_id, url) = the_one("AWS::Lambda::Url");
-    assert_eq!(
-        url["Properties"]["TargetFunctionArn"],
-        json!({"Fn::GetAtt": [function_id, "Arn"]})
-    );
+    assert_eq!(url["Properties"]["TargetFunctionArn"], function_arn());
     let auth = ref_parameter(&url["Properties"]["AuthType"]).expect("the auth type is a parameter");
     assert_eq!(parameter_default(auth), "AWS_IAM");
     assert_eq!(parameter(auth)["AllowedValues"], json!(["AWS_IAM", "NONE"]));
@@ -1172,23 +1406,35 @@ fn template_invariants() {
 
     // Outputs.
     let outputs = &template()["Outputs"];
-    assert_eq!(
-        outputs["FunctionArn"]["Value"],
-        json!({"Fn::GetAtt": [function_id, "Arn"]})
-    );
+    assert_eq!(outputs["FunctionArn"]["Value"], function_arn());
     assert_eq!(
         outputs["FunctionUrl"]["Value"],
         json!({"Fn::GetAtt": [url_id, "FunctionUrl"]})
     );
 
     // Roles: written out, never a managed policy (AWSLambdaBasicExecutionRole grants logs on
-    // every resource) nor SAM's generated ones.
-    assert!(
-        properties["Role"].get("Fn::GetAtt").is_some(),
-        "the function's role is the template's"
-    );
-    assert!(properties.get("Policies").is_none());
+    // every resource) nor SAM's generated ones. The one exception is the role Lambda assumes to
+    // run the EC2 instances of Lambda Managed Instances, which has the managed policy AWS
+    // documents for it, and exists only with them.
+    for (_, each) in [self::function(), managed_function()] {
+        assert!(
+            each["Properties"]["Role"].get("Fn::GetAtt").is_some(),
+            "the function's role is the template's"
+        );
+        assert!(each["Properties"].get("Policies").is_none());
+    }
+    let operator_role = operator_role_id();
     for (id, role) in resources_of_type("AWS::IAM::Role") {
+        if id == operator_role {
+            assert_eq!(
+                role["Properties"]["ManagedPolicyArns"],
+                json!([{ "Fn::Sub": OPERATOR_POLICY_ARN }]),
+                "{id} has the operator policy and nothing else"
+            );
+            assert!(role["Properties"].get("Policies").is_none());
+            assert_eq!(role["Condition"], managed_condition());
+            continue;
+        }
         assert!(
             role["Properties"].get("ManagedPolicyArns").is_none(),
             "{id} attaches a managed policy"
@@ -1268,7 +1514,7 @@ fn template_invariants() {
     }
     let expected: BTreeMap<String, BTreeSet<String>> = [
         ("s3:GetObject", vec!["arn:${AWS::Partition}:s3:::${DatasetBucketName}/*".to_string()]),
-        ("lambda:InvokeFunction", vec![json!({"Fn::GetAtt": [function_id, "Arn"]}).to_string()]),
+        ("lambda:InvokeFunction", vec![function_arn().to_string()]),
         ("states:StartExecution", vec![json!({"Ref": state_machine_id}).to_string()]),
         ("states:DescribeExecution", vec![format!("arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:${{{state_machine_id}.Name}}/*")]),
         ("states:StopExecution", vec![format!("arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:${{{state_machine_id}.Name}}/*")]),
@@ -1305,10 +1551,7 @@ fn template_invariants() {
     );
     assert_eq!(map.task["Resource"], "arn:aws:states:::lambda:invoke");
     assert_eq!(map.task["Arguments"]["FunctionName"], "${FunctionArn}");
-    assert_eq!(
-        map.substitutions["FunctionArn"],
-        json!({"Fn::GetAtt": [function_id, "Arn"]})
-    );
+    assert_eq!(map.substitutions["FunctionArn"], function_arn());
     assert_eq!(
         map.task["Arguments"]["Payload"], "{% $states.input %}",
         "the batch as it is"
@@ -1346,6 +1589,401 @@ fn template_invariants() {
         );
     }
     map.substitute(&written, &defaults());
+}
+
+/// Without the network parameters the stack is the standard one: the function on standard
+/// Lambda, and nothing of Lambda Managed Instances. Naming only one of the two is refused.
+#[test]
+fn managed_instances_are_off_without_the_network_parameters() {
+    let (function_id, function) = function();
+    let (managed_id, _) = managed_function();
+    let (provider_id, _) = capacity_provider();
+    let operator_role = operator_role_id();
+    let managed = managed_condition();
+
+    // Everything of Lambda Managed Instances hangs on one condition, the standard function on
+    // its opposite.
+    for id in [managed_id, provider_id, operator_role] {
+        assert_eq!(resource(id)["Condition"], managed, "{id}");
+    }
+    let standard = function["Condition"]
+        .as_str()
+        .expect("the standard function is conditional");
+    for values in [defaults(), managed_values()] {
+        assert_ne!(
+            condition(standard, &values),
+            condition(managed, &values),
+            "exactly one of the two functions exists ({values:?})"
+        );
+    }
+    assert!(parameter_default("ManagedInstancesSubnetIds").is_empty());
+    assert!(parameter_default("ManagedInstancesSecurityGroupIds").is_empty());
+    assert!(!condition(managed, &defaults()));
+
+    // The stack CloudFormation deploys with the defaults.
+    let deployed = resolved_template(&defaults());
+    let resources = deployed["Resources"].as_object().unwrap();
+    for kind in [
+        "AWS::Lambda::CapacityProvider",
+        "AWS::Serverless::CapacityProvider",
+    ] {
+        assert!(
+            !resources.values().any(|r| r["Type"] == kind),
+            "a {kind} exists without the network parameters"
+        );
+    }
+    for id in [managed_id, provider_id, operator_role] {
+        assert!(!resources.contains_key(id), "{id} exists by default");
+    }
+    let functions: Vec<&String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(functions, [function_id]);
+    let deployed_function = &resources[function_id]["Properties"];
+    for property in [
+        "CapacityProviderConfig",
+        "PublishToLatestPublished",
+        "FunctionScalingConfig",
+    ] {
+        assert!(
+            deployed_function.get(property).is_none(),
+            "the standard function has {property}"
+        );
+    }
+    // Every use of the function is of the standard one.
+    assert_every_use_is_of(&defaults(), function_id);
+    assert!(deployed["Outputs"].get("CapacityProviderArn").is_none());
+
+    // One network parameter without the other would silently deploy standard Lambda: the
+    // template refuses it instead.
+    let network_rule = "ManagedInstancesNetwork";
+    assert!(rule_holds(network_rule, &defaults()));
+    assert!(rule_holds(network_rule, &managed_values()));
+    for (name, value) in managed_values() {
+        let half = BTreeMap::from([(name, value)]);
+        assert!(!condition(managed, &half), "{name} alone turns them on");
+        assert!(!rule_holds(network_rule, &half), "{name} alone is accepted");
+    }
+}
+
+/// With the network parameters, an arm64 capacity provider in those subnets runs the function,
+/// and each parameter reaches the property it names.
+#[test]
+fn managed_instances_wire_the_capacity_provider_to_the_function() {
+    let values = managed_values();
+    let (function_id, function) = function();
+    let (managed_id, managed) = managed_function();
+    let (provider_id, provider) = capacity_provider();
+    let operator_role = operator_role_id();
+    assert!(condition(managed_condition(), &values));
+
+    let deployed = resolved_template(&values);
+    let resources = deployed["Resources"].as_object().unwrap();
+    let functions: Vec<&String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(functions, [managed_id], "only the managed function exists");
+    for id in [provider_id, operator_role] {
+        assert!(resources.contains_key(id), "{id} is missing");
+    }
+    assert_every_use_is_of(&values, managed_id);
+    assert_eq!(
+        deployed["Outputs"]["CapacityProviderArn"]["Value"],
+        json!({"Fn::GetAtt": [provider_id, "Arn"]})
+    );
+
+    // The capacity provider: arm64 instances, in the subnets and security groups named.
+    let provider = &provider["Properties"];
+    assert_eq!(
+        provider["InstanceRequirements"]["Architectures"],
+        json!(["arm64"])
+    );
+    assert_eq!(managed["Properties"]["Architectures"], json!(["arm64"]));
+    let network = &provider["VpcConfig"];
+    assert_eq!(
+        ref_parameter(&network["SubnetIds"]),
+        Some("ManagedInstancesSubnetIds")
+    );
+    assert_eq!(
+        ref_parameter(&network["SecurityGroupIds"]),
+        Some("ManagedInstancesSecurityGroupIds")
+    );
+    for name in [
+        "ManagedInstancesSubnetIds",
+        "ManagedInstancesSecurityGroupIds",
+    ] {
+        assert_eq!(parameter(name)["Type"], "CommaDelimitedList", "{name}");
+    }
+    let joined = |name: &str| scalar(&json!({"Fn::Join": [",", {"Ref": name}]}), &values);
+    assert_eq!(joined("ManagedInstancesSubnetIds"), EXAMPLE_SUBNETS);
+    assert_eq!(
+        joined("ManagedInstancesSecurityGroupIds"),
+        EXAMPLE_SECURITY_GROUPS
+    );
+    // Its EC2 bill has a ceiling, from a parameter within the provider's range.
+    let max_vcpus = &provider["CapacityProviderScalingConfig"]["MaxVCpuCount"];
+    let max_vcpus = parameter(ref_parameter(max_vcpus).expect("MaxVCpuCount is a parameter"));
+    assert!(max_vcpus["MinValue"].as_u64().unwrap() >= 2);
+    assert!(max_vcpus["MaxValue"].as_u64().unwrap() <= 15_000);
+
+    // The operator role: Lambda may assume it, with the managed policy AWS documents.
+    assert_eq!(
+        provider["PermissionsConfig"]["CapacityProviderOperatorRoleArn"],
+        json!({"Fn::GetAtt": [operator_role, "Arn"]})
+    );
+    let trust = &resource(operator_role)["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(
+        trust,
+        &json!([{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }])
+    );
+
+    // The function on the capacity provider, configured by the parameters.
+    let properties = &managed["Properties"];
+    let config = &properties["CapacityProviderConfig"];
+    assert_eq!(config["Arn"], json!({"Fn::GetAtt": [provider_id, "Arn"]}));
+    assert_eq!(
+        ref_parameter(&config["ExecutionEnvironmentMemoryGiBPerVCpu"]),
+        Some("ManagedInstancesMemoryPerVCpu")
+    );
+    assert_eq!(
+        ref_parameter(&config["PerExecutionEnvironmentMaxConcurrency"]),
+        Some("ManagedInstancesMaxConcurrency")
+    );
+    // Unqualified invocations (the function URL, the state machine) run $LATEST.PUBLISHED:
+    // republished on every update.
+    assert_eq!(properties["PublishToLatestPublished"], true);
+    // Lambda Managed Instances take JSON logs only.
+    assert_eq!(properties["LoggingConfig"]["LogFormat"], "JSON");
+    let concurrency = parameter("ManagedInstancesMaxConcurrency");
+    assert!(concurrency["MinValue"].as_u64().unwrap() >= 1);
+    assert!(concurrency["MaxValue"].as_u64().unwrap() <= 1600);
+    let ratios: Vec<&str> = parameter("ManagedInstancesMemoryPerVCpu")["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ratios,
+        ["2", "4", "8"],
+        "the ratios Lambda Managed Instances offer"
+    );
+    let vcpu_counts: Vec<&str> = parameter("ManagedInstancesVCpus")["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+
+    // Every size the parameters allow is one Lambda accepts, or one the template refuses before
+    // creating anything: memory = vCPUs x GiB per vCPU, 2 to 32 GiB. The pool is as wide as the
+    // environment's vCPUs unless MaxWorkers says otherwise, and the function accepts that
+    // environment.
+    let size_rule = "ManagedInstancesEnvironmentSize";
+    let mut accepted = 0;
+    for ratio in &ratios {
+        for vcpus in &vcpu_counts {
+            let mut values = managed_values();
+            values.insert("ManagedInstancesMemoryPerVCpu", ratio.to_string());
+            values.insert("ManagedInstancesVCpus", vcpus.to_string());
+            let megabytes = ratio.parse::<u64>().unwrap() * vcpus.parse::<u64>().unwrap() * 1024;
+            let fits = megabytes <= MANAGED_MAX_MEMORY_MB;
+            assert_eq!(
+                rule_holds(size_rule, &values),
+                fits,
+                "{vcpus} vCPUs at {ratio} GiB each"
+            );
+            if !fits {
+                continue;
+            }
+            accepted += 1;
+            assert!(megabytes >= MANAGED_MIN_MEMORY_MB);
+            let env: BTreeMap<String, String> =
+                environment_of(managed, &values).into_iter().collect();
+            assert_eq!(
+                env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+                megabytes.to_string()
+            );
+            assert_eq!(env.get("MAX_WORKERS"), Some(&vcpus.to_string()));
+            let config = frequency_fanout::Config::from_lookup(|name| env.get(name).cloned())
+                .unwrap_or_else(|e| panic!("{env:?} is refused: {e}"));
+            assert_eq!(config.workers.to_string(), *vcpus);
+        }
+    }
+    assert!(accepted >= ratios.len(), "every ratio has a size");
+    for (name, value) in [("MaxWorkers", "3"), ("MaxWorkers", "")] {
+        let mut values = managed_values();
+        values.insert(name, value.to_string());
+        let env: BTreeMap<String, String> = environment_of(managed, &values).into_iter().collect();
+        let expected = if value.is_empty() {
+            parameter_default("ManagedInstancesVCpus")
+        } else {
+            value.to_string()
+        };
+        assert_eq!(
+            env.get("MAX_WORKERS"),
+            Some(&expected),
+            "MaxWorkers={value:?}"
+        );
+    }
+    // The defaults are one of the sizes Lambda accepts.
+    assert!(rule_holds(size_rule, &managed_values()));
+
+    // What Lambda tells the function there: its concurrency, its memory.
+    let env: BTreeMap<String, String> = environment_of(managed, &values).into_iter().collect();
+    assert_eq!(
+        env["AWS_LAMBDA_MAX_CONCURRENCY"],
+        parameter_default("ManagedInstancesMaxConcurrency")
+    );
+
+    // Otherwise the two functions are the same function.
+    let mut standard = function.clone();
+    let mut on_instances = managed.clone();
+    for f in [&mut standard, &mut on_instances] {
+        let object = f.as_object_mut().unwrap();
+        object.remove("Condition");
+        let properties = object["Properties"].as_object_mut().unwrap();
+        for differs in [
+            "MemorySize",
+            "CapacityProviderConfig",
+            "PublishToLatestPublished",
+        ] {
+            properties.remove(differs);
+        }
+        properties["Environment"]["Variables"]
+            .as_object_mut()
+            .unwrap()
+            .remove("MAX_WORKERS");
+    }
+    assert_eq!(
+        standard, on_instances,
+        "{function_id} and {managed_id} differ beyond memory, pool width and capacity provider"
+    );
+}
+
+/// Every use of the function in the stack deployed with `values` (and with every optional use
+/// turned on: a public function URL, a dataset bucket) is of `function_id`, and nothing
+/// mentions the other function.
+fn assert_every_use_is_of(values: &BTreeMap<&str, String>, function_id: &str) {
+    let mut values = values.clone();
+    values.insert("FunctionUrlAuthType", "NONE".to_string());
+    values.insert("DatasetBucketName", EXAMPLE_BUCKET.to_string());
+    let deployed = resolved_template(&values);
+    let arn = json!({"Fn::GetAtt": [function_id, "Arn"]});
+    let resources = &deployed["Resources"];
+
+    let (url_id, _) = the_one("AWS::Lambda::Url");
+    assert_eq!(resources[url_id]["Properties"]["TargetFunctionArn"], arn);
+    assert_eq!(deployed["Outputs"]["FunctionArn"]["Value"], arn);
+    let (state_machine_id, state_machine) = state_machine();
+    assert_eq!(
+        resources[state_machine_id]["Properties"]["DefinitionSubstitutions"]["FunctionArn"],
+        arn
+    );
+    let role_id = state_machine["Properties"]["Role"]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap();
+    let invokes: Vec<&Value> = resources[role_id]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+        .filter(|statement| statement["Action"] == "lambda:InvokeFunction")
+        .map(|statement| &statement["Resource"])
+        .collect();
+    assert_eq!(invokes, [&arn], "the state machine invokes {function_id}");
+    let permissions: Vec<&Value> = resources
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::Permission")
+        .map(|r| &r["Properties"]["FunctionName"])
+        .collect();
+    assert_eq!(permissions.len(), 2, "a public URL has two grants");
+    for name in permissions {
+        assert_eq!(*name, json!({"Ref": function_id}));
+    }
+
+    let other = if function_id == function().0 {
+        managed_function().0
+    } else {
+        function().0
+    };
+    let written = deployed["Resources"].to_string() + &deployed["Outputs"].to_string();
+    assert!(
+        !written.contains(&format!("\"{other}\"")),
+        "the stack of {function_id} mentions {other}"
+    );
+}
+
+/// The template with the network parameters set, as CloudFormation deploys it, lints clean
+/// with cfn-lint and `sam validate --lint`. (cfn-lint's `--parameters` does not reach a
+/// template's resources through the SAM transform, and it checks parameter references only
+/// where no condition is involved: the resolved template gives it both.)
+#[test]
+fn cfn_lint_and_sam_validate_accept_managed_instances() {
+    ensure_tools(&["cfn-lint", "aws-sam-cli"]);
+    let write = |template: &Value, name: &str| -> PathBuf {
+        let path = scratch_dir().join(format!("{name}-{}.json", std::process::id()));
+        fs::write(&path, serde_json::to_vec_pretty(template).unwrap()).unwrap();
+        path
+    };
+    let deployed = resolved_template(&managed_values());
+    let path = write(&deployed, "managed-instances");
+
+    let output = venv_command("cfn-lint")
+        .args(["--include-checks", "I", "--"])
+        .arg(&path)
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        output.status.success() && output.stdout.is_empty(),
+        "cfn-lint reported findings on the Managed Instances stack ({}):\n{}",
+        output.status,
+        text(&output)
+    );
+    let output = venv_command("sam")
+        .args(["validate", "--lint", "--template-file"])
+        .arg(&path)
+        .output()
+        .expect("sam runs");
+    let all = text(&output);
+    assert!(
+        output.status.success() && all.contains("is a valid SAM Template"),
+        "sam validate --lint failed on the Managed Instances stack ({}):\n{all}",
+        output.status
+    );
+    let _ = fs::remove_file(&path);
+
+    // The same lint sees the network parameters' values: with subnets and security groups
+    // swapped, it says so.
+    let (provider_id, _) = capacity_provider();
+    let mut swapped = deployed.clone();
+    let network = &mut swapped["Resources"][provider_id]["Properties"]["VpcConfig"];
+    let subnets = network["SubnetIds"].take();
+    network["SubnetIds"] = network["SecurityGroupIds"].take();
+    network["SecurityGroupIds"] = subnets;
+    let path = write(&swapped, "managed-instances-swapped");
+    let output = venv_command("cfn-lint")
+        .arg("--")
+        .arg(&path)
+        .output()
+        .expect("cfn-lint runs");
+    let _ = fs::remove_file(&path);
+    let findings = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        findings.contains("does not match '^subnet-"),
+        "cfn-lint did not notice security groups given as subnets:\n{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -1530,6 +2168,37 @@ fn the_built_bootstrap_answers_under_qemu() {
         response["high_frequency_count"],
         expected_count(&items, 12.0)
     );
+    function.assert_clean();
+}
+
+/// The built bootstrap serves under the environment Lambda Managed Instances give it with the
+/// template's defaults: the memory of the environment, the pool as wide as its vCPUs, the
+/// concurrency per environment and the initialization type Lambda sets there.
+#[test]
+fn the_built_bootstrap_answers_under_qemu_as_managed_instances_configure_it() {
+    let values = managed_values();
+    let environment = environment_of(managed_function().1, &values);
+    let mut function = Emulated::with_environment(environment);
+    let vcpus: usize = parameter_default("ManagedInstancesVCpus").parse().unwrap();
+
+    let (event, expected) = read_event("basic");
+    let response = function.respond(event);
+    assert_eq!(counts(&response), counts(&expected));
+    assert_eq!(
+        response["workers"], vcpus,
+        "the pool is as wide as the vCPUs"
+    );
+
+    let items = dataset(12_000);
+    let texts: Vec<&str> = items.iter().map(|(t, _)| t.as_str()).collect();
+    let event = format!(r#"{{"items":[{}],"threshold":12}}"#, texts.join(","));
+    let response = function.respond(event);
+    assert_eq!(
+        response["high_frequency_count"],
+        expected_count(&items, 12.0)
+    );
+    assert_eq!(response["total_items"], items.len());
+    assert_eq!(response["workers"], vcpus);
     function.assert_clean();
 }
 
