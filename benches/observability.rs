@@ -54,7 +54,13 @@ fn observability_cost(c: &mut Criterion) {
     }
     observability::init();
     let metrics = Metrics::new(observability::DEFAULT_METRICS_NAMESPACE, "frequency-fanout");
-    let elapsed = Duration::from_micros(4_321);
+    let invocation = observability::Invocation {
+        request_id: REQUEST_ID,
+        xray_trace_id: Some(TRACE_ID),
+        payload: &payload,
+        elapsed: Duration::from_micros(4_321),
+        workers: 2,
+    };
 
     let mut group = c.benchmark_group(format!("observability/{items}"));
     group.bench_function("process", |b| b.iter(|| black_box(process())));
@@ -70,10 +76,8 @@ fn observability_cost(c: &mut Criterion) {
                 );
                 let _entered = span.enter();
                 observability::record_invocation(
+                    black_box(&invocation),
                     black_box(&answer),
-                    black_box(&payload),
-                    elapsed,
-                    2,
                     Some(&metrics),
                 );
             }
@@ -81,7 +85,7 @@ fn observability_cost(c: &mut Criterion) {
         })
     });
     group.bench_function("emf_line", |b| {
-        b.iter(|| metrics.line(black_box(&answer), "Direct", false, elapsed, 2))
+        b.iter(|| metrics.line(black_box(&answer), "Direct", false, &invocation))
     });
     group.finish();
 }

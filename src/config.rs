@@ -9,6 +9,10 @@ use crate::number::Threshold;
 pub const MB_PER_VCPU: u64 = 1_769;
 /// The most vCPUs Lambda gives a function (at 10,240 MB).
 pub const MAX_LAMBDA_VCPUS: usize = 6;
+/// The least memory per vCPU on Lambda Managed Instances (the other choices are 4 and 8 GiB).
+pub const MIN_MB_PER_MANAGED_VCPU: u64 = 2_048;
+/// `AWS_LAMBDA_INITIALIZATION_TYPE` in a Lambda Managed Instances execution environment.
+pub const MANAGED_INSTANCES: &str = "lambda-managed-instances";
 /// The widest pool `MAX_WORKERS` may ask for: far beyond any Lambda machine, low enough that a
 /// typo cannot start a hundred thousand threads.
 pub const MAX_WORKERS_LIMIT: usize = 256;
@@ -65,20 +69,25 @@ impl Config {
         let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         let workers = match set(lookup("MAX_WORKERS")) {
             Some(value) => parse_max_workers(&value)?,
-            None => match set(lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) {
-                Some(memory) => {
-                    let megabytes = memory
-                        .parse::<u64>()
-                        .map_err(|_| ConfigError::InvalidMemorySize(memory.clone()))?;
-                    workers_for_memory(megabytes, available)
-                }
-                None => available,
-            },
-        };
-        let default_threshold = match lookup("FREQUENCY_THRESHOLD") {
-            Some(value) => {
-                Threshold::parse(value.trim()).ok_or(ConfigError::InvalidThreshold(value))?
+            None => {
+                let megabytes = match set(lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) {
+                    Some(memory) => Some(
+                        memory
+                            .parse::<u64>()
+                            .map_err(|_| ConfigError::InvalidMemorySize(memory.clone()))?,
+                    ),
+                    None => None,
+                };
+                let managed = lookup("AWS_LAMBDA_INITIALIZATION_TYPE")
+                    .is_some_and(|kind| kind.trim() == MANAGED_INSTANCES);
+                automatic_workers(megabytes, managed, available)
             }
+        };
+        // Blank means the default, as for MAX_WORKERS (SAM passes an empty parameter so).
+        let default_threshold = match set(lookup("FREQUENCY_THRESHOLD")) {
+            Some(value) => Threshold::parse(&value).ok_or(ConfigError::InvalidThreshold(
+                lookup("FREQUENCY_THRESHOLD").unwrap_or_default(),
+            ))?,
             None => Threshold::parse(DEFAULT_THRESHOLD).expect("the default threshold is a number"),
         };
         Ok(Config {
@@ -99,6 +108,29 @@ fn parse_max_workers(value: &str) -> Result<usize, ConfigError> {
     match value.parse::<usize>() {
         Ok(workers) if (1..=MAX_WORKERS_LIMIT).contains(&workers) => Ok(workers),
         _ => Err(ConfigError::InvalidMaxWorkers(value.to_string())),
+    }
+}
+
+/// The pool's width when `MAX_WORKERS` does not set it: as many workers as the environment
+/// has vCPUs.
+///
+/// - Standard Lambda: [`workers_for_memory`], since the CPU share follows the memory size and
+///   the cores the process sees do not tell it.
+/// - Lambda Managed Instances (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`): no
+///   variable names the vCPUs, and the memory is the whole environment's, at 2, 4 or 8 GiB per
+///   vCPU. The cores the process may run on (`available_parallelism`, which honours the CPU
+///   affinity mask and a cgroup CPU quota) are taken, but never more than the memory allows at
+///   2 GiB per vCPU (the template also sets `MAX_WORKERS` to the vCPUs it asks for).
+/// - Outside Lambda: the cores seen.
+pub fn automatic_workers(megabytes: Option<u64>, managed: bool, available: usize) -> usize {
+    match (megabytes, managed) {
+        (Some(megabytes), true) => {
+            let most = (megabytes / MIN_MB_PER_MANAGED_VCPU).max(1) as usize;
+            available.clamp(1, most)
+        }
+        (None, true) => available.max(1),
+        (Some(megabytes), false) => workers_for_memory(megabytes, available),
+        (None, false) => available.max(1),
     }
 }
 
@@ -162,6 +194,45 @@ mod tests {
                 .unwrap()
                 .workers,
             1
+        );
+    }
+
+    #[test]
+    fn managed_instances_take_the_cores_seen_within_the_memory() {
+        let managed = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AWS_LAMBDA_INITIALIZATION_TYPE", MANAGED_INSTANCES)];
+            all.extend_from_slice(vars);
+            config(&all).unwrap().workers
+        };
+        let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        // 8 GiB: at most four vCPUs at 2 GiB each; the cores seen, if fewer.
+        assert_eq!(
+            managed(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "8192")]),
+            available.min(4)
+        );
+        assert_eq!(managed(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")]), 1);
+        assert_eq!(managed(&[("MAX_WORKERS", "3")]), 3);
+        assert_eq!(automatic_workers(Some(32_768), true, 64), 16);
+        assert_eq!(automatic_workers(Some(32_768), true, 4), 4);
+        assert_eq!(automatic_workers(Some(4_096), true, 4), 2);
+        assert_eq!(automatic_workers(None, true, 4), 4);
+        // Standard Lambda at 4 GiB: the memory rule (two vCPUs' worth), not the cores.
+        assert_eq!(automatic_workers(Some(4_096), false, 64), 2);
+        assert_eq!(automatic_workers(None, false, 0), 1);
+    }
+
+    #[test]
+    fn blank_threshold_means_the_default() {
+        for blank in ["", "  "] {
+            let config = config(&[("FREQUENCY_THRESHOLD", blank)]).unwrap();
+            assert_eq!(config.default_threshold.literal(), DEFAULT_THRESHOLD);
+        }
+        assert_eq!(
+            config(&[("FREQUENCY_THRESHOLD", " 2.5 ")])
+                .unwrap()
+                .default_threshold
+                .literal(),
+            "2.5"
         );
     }
 

@@ -74,9 +74,18 @@ pub fn max_concurrency(value: Option<&str>) -> usize {
         .map_or(1, |n| n as usize)
 }
 
-/// [`max_concurrency`] of this process's environment.
+/// [`max_concurrency`] of this process's environment, with a warning when the variable is set
+/// to something it does not take (Lambda itself only ever sets a whole number from 1 to 1600).
 pub fn max_concurrency_from_env() -> usize {
-    max_concurrency(std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().as_deref())
+    let value = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok();
+    let concurrency = max_concurrency(value.as_deref());
+    if let Some(value) = value.filter(|value| value.parse::<u32>().map_or(true, |n| n == 0)) {
+        tracing::warn!(
+            "AWS_LAMBDA_MAX_CONCURRENCY={value:?} is not a whole number from 1: serving one \
+             invocation at a time"
+        );
+    }
+    concurrency
 }
 
 /// Why serving stopped.
@@ -277,13 +286,15 @@ async fn invoke(serving: &Serving, invocation: Invocation) -> Result<Vec<u8>, Se
         .function
         .process(invocation.payload, request_id)
         .await;
-    observability::record_invocation(
-        &answer,
-        &payload,
-        started.elapsed(),
-        serving.function.workers(),
-        serving.metrics.as_ref(),
-    );
+    let context = &invocation.context;
+    let record = observability::Invocation {
+        request_id,
+        xray_trace_id: context.xray_trace_id.as_deref(),
+        payload: &payload,
+        elapsed: started.elapsed(),
+        workers: serving.function.workers(),
+    };
+    observability::record_invocation(&record, &answer, serving.metrics.as_ref());
     let posted = match answer.into_reply() {
         Ok(reply) => post_response(serving, request_id, &invocation.invocation_id, &reply).await,
         Err(error) => post_error(serving, request_id, &invocation.invocation_id, error).await,

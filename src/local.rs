@@ -64,13 +64,14 @@ pub fn run(function: &FrequencyFanout, source: &Source) -> ExitCode {
     let _entered = span.enter();
     let answer = function.process_blocking(&payload, LOCAL_REQUEST_ID);
     // No metrics line: local mode's stdout carries only the answer.
-    crate::observability::record_invocation(
-        &answer,
-        &payload,
-        started.elapsed(),
-        function.workers(),
-        None,
-    );
+    let record = crate::observability::Invocation {
+        request_id: LOCAL_REQUEST_ID,
+        xray_trace_id: None,
+        payload: &payload,
+        elapsed: started.elapsed(),
+        workers: function.workers(),
+    };
+    crate::observability::record_invocation(&record, &answer, None);
     // An HTTP request event is answered with an HTTP response, even for a rejected body: the
     // invocation itself succeeded, as it would in Lambda.
     let (json, code) = match &answer.into_reply() {

@@ -91,40 +91,77 @@ fn level_filter(level: &str) -> LevelFilter {
     level.parse().unwrap_or(LevelFilter::INFO)
 }
 
-/// The invocation's source, a metrics dimension and a summary field.
+/// The invocation's source, a metrics dimension and a summary field: the HTTP payload format,
+/// or the form of a direct invocation. A rejected direct invocation is `Direct`, whatever form
+/// it was meant to have.
 pub fn event_source(answer: &Answer) -> &'static str {
     match (&answer.http, &answer.result) {
         (Some(HttpReply::V1(_)), _) => "HttpPayloadV1",
         (Some(HttpReply::V2(_)), _) => "HttpPayloadV2",
         (None, Ok(response)) => match response.form {
-            Some(EventForm::Direct) => "Direct",
             Some(EventForm::BareArray) => "BareArray",
             Some(EventForm::StepFunctionsBatch) => "StepFunctions",
-            None => "Unknown",
+            Some(EventForm::Direct) | None => "Direct",
         },
-        (None, Err(_)) => "Unknown",
+        (None, Err(_)) => "Direct",
     }
 }
 
 /// True the first time it is called in the process: the invocation that paid the cold start.
+/// Atomic, so that of invocations served at once exactly one gets it.
 fn take_cold_start() -> bool {
     static WARM: AtomicBool = AtomicBool::new(false);
     !WARM.swap(true, Ordering::Relaxed)
 }
 
+/// One invocation as the logs and metrics see it, beside its answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Invocation<'a> {
+    /// Lambda's request id and the invocation's X-Ray trace id, for the metrics line (log lines
+    /// take them from the invocation's span).
+    pub request_id: &'a str,
+    pub xray_trace_id: Option<&'a str>,
+    pub payload: &'a [u8],
+    /// The function's own time for it.
+    pub elapsed: Duration,
+    /// The pool's width.
+    pub workers: usize,
+}
+
+/// What every line about one invocation says.
+struct Summary {
+    cold_start: bool,
+    source: &'static str,
+    duration_ms: f64,
+    http_status: Option<i64>,
+    payload_bytes: usize,
+}
+
+impl Summary {
+    fn of(invocation: &Invocation<'_>, answer: &Answer) -> Summary {
+        Summary {
+            cold_start: take_cold_start(),
+            source: event_source(answer),
+            duration_ms: milliseconds(invocation.elapsed),
+            http_status: answer.http.as_ref().map(HttpReply::status),
+            payload_bytes: invocation.payload.len(),
+        }
+    }
+}
+
 /// Logs the invocation's summary line (and its payload at TRACE), and writes its metrics line
 /// when `metrics` is given (Lambda mode).
-pub fn record_invocation(
-    answer: &Answer,
-    payload: &[u8],
-    elapsed: Duration,
-    workers: usize,
-    metrics: Option<&Metrics>,
-) {
-    let cold_start = take_cold_start();
-    let source = event_source(answer);
-    let duration_ms = milliseconds(elapsed);
-    let http_status = answer.http.as_ref().map(|reply| reply.status());
+pub fn record_invocation(invocation: &Invocation<'_>, answer: &Answer, metrics: Option<&Metrics>) {
+    let summary = Summary::of(invocation, answer);
+    log_payload(invocation.payload);
+    log_summary(answer, &summary);
+    if let Some(metrics) = metrics {
+        metrics.emit(answer, &summary, invocation);
+    }
+}
+
+/// The payload, at TRACE only: it can hold private data and weigh 6 MB.
+fn log_payload(payload: &[u8]) {
     if tracing::enabled!(Level::TRACE) {
         // At most 64 KiB of it: a CloudWatch log event holds 256 KB.
         let shown = &payload[..payload.len().min(TRACE_PAYLOAD_LIMIT)];
@@ -135,64 +172,68 @@ pub fn record_invocation(
             "invocation payload"
         );
     }
+}
+
+/// The one summary line: INFO for an answer, WARN for the caller's mistake, ERROR for the
+/// function's failure.
+fn log_summary(answer: &Answer, s: &Summary) {
     match &answer.result {
-        Ok(response) => {
-            let ms = milliseconds;
-            let phases = &response.phases;
-            tracing::info!(
-                items = response.total_items,
-                high_frequency_count = response.high_frequency_count,
-                workers = response.workers,
-                payload_bytes = payload.len(),
-                event_source = source,
-                step_functions_batch = response.form == Some(EventForm::StepFunctionsBatch),
-                http_status,
-                cold_start,
-                duration_ms,
-                receive_ms = ms(phases.receive),
-                recognise_ms = ms(phases.recognise),
-                split_ms = ms(phases.split),
-                parse_and_check_ms = ms(phases.parse_and_check),
-                reassemble_ms = ms(phases.reassemble),
-                "invocation processed"
-            )
-        }
+        Ok(response) => log_processed(response, s),
         Err(FunctionError::InvalidEvent(invalid)) => tracing::warn!(
             error_type = "InvalidEvent",
             path = %invalid.path,
             error = %invalid.problem,
-            payload_bytes = payload.len(),
-            event_source = source,
-            http_status,
-            cold_start,
-            duration_ms,
+            payload_bytes = s.payload_bytes,
+            event_source = s.source,
+            http_status = s.http_status,
+            cold_start = s.cold_start,
+            duration_ms = s.duration_ms,
             "invocation rejected"
         ),
         // A caller's mistake, answered over HTTP: a warning, not the function's failure.
         Err(error @ FunctionError::MethodNotAllowed(_)) => tracing::warn!(
             error_type = error.error_type(),
             error = %error,
-            payload_bytes = payload.len(),
-            event_source = source,
-            http_status,
-            cold_start,
-            duration_ms,
+            payload_bytes = s.payload_bytes,
+            event_source = s.source,
+            http_status = s.http_status,
+            cold_start = s.cold_start,
+            duration_ms = s.duration_ms,
             "invocation rejected"
         ),
         Err(error) => tracing::error!(
             error_type = error.error_type(),
             error = %error,
-            payload_bytes = payload.len(),
-            event_source = source,
-            http_status,
-            cold_start,
-            duration_ms,
+            payload_bytes = s.payload_bytes,
+            event_source = s.source,
+            http_status = s.http_status,
+            cold_start = s.cold_start,
+            duration_ms = s.duration_ms,
             "invocation failed"
         ),
     }
-    if let Some(metrics) = metrics {
-        metrics.emit(answer, source, cold_start, elapsed, workers);
-    }
+}
+
+fn log_processed(response: &Response, s: &Summary) {
+    let ms = milliseconds;
+    let phases = &response.phases;
+    tracing::info!(
+        items = response.total_items,
+        high_frequency_count = response.high_frequency_count,
+        workers = response.workers,
+        payload_bytes = s.payload_bytes,
+        event_source = s.source,
+        step_functions_batch = response.form == Some(EventForm::StepFunctionsBatch),
+        http_status = s.http_status,
+        cold_start = s.cold_start,
+        duration_ms = s.duration_ms,
+        receive_ms = ms(phases.receive),
+        recognise_ms = ms(phases.recognise),
+        split_ms = ms(phases.split),
+        parse_and_check_ms = ms(phases.parse_and_check),
+        reassemble_ms = ms(phases.reassemble),
+        "invocation processed"
+    )
 }
 
 /// How much of a payload the TRACE line shows.
@@ -239,14 +280,15 @@ impl Metrics {
         }
     }
 
-    /// The EMF line for one invocation.
+    /// The EMF line for one invocation: its figures as metrics, and its request id and X-Ray
+    /// trace id as properties (searchable in Logs Insights, not dimensions: a dimension per
+    /// request would make a metric per request).
     pub fn line(
         &self,
         answer: &Answer,
         source: &str,
         cold_start: bool,
-        elapsed: Duration,
-        workers: usize,
+        invocation: &Invocation<'_>,
     ) -> String {
         let response: Option<&Response> = answer.result.as_ref().ok();
         let rejected = match (&answer.result, &answer.http) {
@@ -272,9 +314,13 @@ impl Metrics {
             "Items": response.map_or(0, |r| r.total_items),
             "HighFrequencyItems": response.map_or(0, |r| r.high_frequency_count),
             "Rejected": rejected,
-            "Duration": milliseconds(elapsed),
-            "Workers": workers,
+            "Duration": milliseconds(invocation.elapsed),
+            "Workers": invocation.workers,
+            "requestId": invocation.request_id,
         });
+        if let Some(trace_id) = invocation.xray_trace_id {
+            line["xrayTraceId"] = json!(trace_id);
+        }
         if cold_start {
             definitions.push(json!({"Name": "ColdStart", "Unit": "Count"}));
             line["ColdStart"] = json!(1);
@@ -287,15 +333,8 @@ impl Metrics {
         line.to_string()
     }
 
-    fn emit(
-        &self,
-        answer: &Answer,
-        source: &str,
-        cold_start: bool,
-        elapsed: Duration,
-        workers: usize,
-    ) {
-        let line = self.line(answer, source, cold_start, elapsed, workers);
+    fn emit(&self, answer: &Answer, summary: &Summary, invocation: &Invocation<'_>) {
+        let line = self.line(answer, summary.source, summary.cold_start, invocation);
         let mut stdout = std::io::stdout().lock();
         // A metrics line that cannot be written is lost; the invocation's answer is not.
         let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());

@@ -443,10 +443,10 @@ fn metric_units(document: &Value) -> Vec<(String, String)> {
 }
 
 /// Checks the `Lambda-Runtime-Trace-Id` runtime-api-peer sent with invocation `request_id`:
-/// the peer builds `Root=1-{epoch s:08x}-{(seed << 32) | epoch ms as u32:024x};
-/// Parent={seed.rotate_left(17) ^ epoch ms:016x};Sampled=0` from its seed (whose bits also
-/// open its request ids) and the epoch millisecond at which it queued the invocation, which
-/// lies between `from_ms` and `until_ms`.
+/// the peer builds `Root=1-{epoch s:08x}-{seed >> 32:08x}{counter:016x};Parent={epoch ms:016x};
+/// Sampled=0` from its seed and counter (which also make its request ids:
+/// `{seed >> 32:08x}-...-8{counter >> 48:03x}-{counter:012x}`) and the epoch millisecond at
+/// which it queued the invocation, which lies between `from_ms` and `until_ms`.
 fn check_trace_id(
     trace: &str,
     request_id: &str,
@@ -472,29 +472,28 @@ fn check_trace_id(
     if seconds.len() != 8 || unique.len() != 24 || parent.len() != 16 {
         return Err(format!("{trace:?}: wrong field widths"));
     }
-    let hex =
-        |digits: &str| u128::from_str_radix(digits, 16).map_err(|e| format!("{trace:?}: {e}"));
-    let (seconds, unique, parent) = (hex(seconds)?, hex(unique)?, hex(parent)? as u64);
-    let seed = (unique >> 32) as u64;
-    let low = unique as u32;
-    let prefix = format!(
-        "{:08x}-{:04x}-4{:03x}-",
-        (seed >> 32) as u32,
-        (seed >> 16) as u16,
-        seed & 0xfff
+    let hex = |digits: &str| u64::from_str_radix(digits, 16).map_err(|e| format!("{trace:?}: {e}"));
+    let (seconds, seed_high, counter, queued_ms) = (
+        hex(seconds)?,
+        &unique[..8],
+        hex(&unique[8..])?,
+        hex(parent)?,
     );
-    if !request_id.starts_with(&prefix) {
+    let made_by_the_same_peer = request_id.starts_with(&format!("{seed_high}-"))
+        && request_id.ends_with(&format!(
+            "-8{:03x}-{:012x}",
+            (counter >> 48) & 0xfff,
+            counter & 0xffff_ffff_ffff
+        ));
+    if !made_by_the_same_peer {
         return Err(format!(
             "{trace:?} was not made by the peer that made request id {request_id}"
         ));
     }
-    let queued_ms = (from_ms..=until_ms)
-        .find(|&ms| ms as u32 == low && u128::from(ms / 1000) == seconds)
-        .ok_or_else(|| {
-            format!("{trace:?} was not made between epoch ms {from_ms} and {until_ms}")
-        })?;
-    if parent != seed.rotate_left(17) ^ queued_ms {
-        return Err(format!("{trace:?}: Parent does not match the peer's"));
+    if !(from_ms..=until_ms).contains(&queued_ms) || queued_ms / 1000 != seconds {
+        return Err(format!(
+            "{trace:?} was not made between epoch ms {from_ms} and {until_ms}"
+        ));
     }
     Ok(())
 }

@@ -41,7 +41,9 @@ fn invocations(default: usize) -> usize {
     std::env::var("SOAK_INVOCATIONS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .map_or(default, |n: usize| (n / SAMPLE_EVERY * SAMPLE_EVERY).max(default / 10))
+        .map_or(default, |n: usize| {
+            (n / SAMPLE_EVERY * SAMPLE_EVERY).max(default / 10)
+        })
 }
 
 /// The release binary in Lambda mode at width [`WORKERS`], once it has asked for its first
@@ -178,7 +180,10 @@ fn the_trend_judge_passes_a_2_mib_step_and_fails_a_50_byte_leak() {
         assert!(!leak.is_flat(), "a 50-byte leak over {span}: {leak}");
         // A leak hidden behind memory given back halfway still shows.
         let leak = run(span, 50.0, -2.0 * MIB, 0.5).judge();
-        assert!(!leak.is_flat(), "a 50-byte leak and a 2 MiB drop over {span}: {leak}");
+        assert!(
+            !leak.is_flat(),
+            "a 50-byte leak and a 2 MiB drop over {span}: {leak}"
+        );
     }
 }
 
@@ -349,7 +354,11 @@ impl MemoryLimit {
                 continue;
             }
             let dir = root.join(format!("{name}-{}", std::process::id()));
-            let limit_file = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
+            let limit_file = if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
             let made = std::fs::create_dir_all(&dir).is_ok()
                 && std::fs::write(dir.join(limit_file), LIMIT_BYTES.to_string()).is_ok();
             if made {
@@ -393,7 +402,11 @@ impl MemoryLimit {
             MemoryLimit::Cgroup { dir, v2 } => {
                 let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
                 let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-                assert!(cgroup.contains(&name), "{pid} is not in {}: {cgroup}", dir.display());
+                assert!(
+                    cgroup.contains(&name),
+                    "{pid} is not in {}: {cgroup}",
+                    dir.display()
+                );
                 let (limit, peak) = if *v2 {
                     ("memory.max", "memory.peak")
                 } else {

@@ -136,6 +136,8 @@ pub struct Outcome {
     pub body: Vec<u8>,
     /// The `Lambda-Runtime-Deadline-Ms` the invocation was sent with (ms since the Unix epoch).
     pub deadline_ms: u64,
+    /// The `Lambda-Runtime-Trace-Id` the invocation was sent with.
+    pub trace_id: String,
     /// When the invocation was queued.
     pub queued_at: Instant,
     /// When a `/next` request was answered with it (just before its bytes were written).
@@ -257,6 +259,7 @@ struct Queued {
 /// An invocation handed out and not yet answered.
 struct InFlight {
     deadline_ms: u64,
+    trace_id: String,
     queued_at: Instant,
     handed_out_at: Instant,
 }
@@ -426,15 +429,16 @@ impl RuntimeApiPeer {
         let deadline_ms =
             deadline_ms.unwrap_or_else(|| now_ms + self.shared.options.deadline.as_millis() as u64);
         let mut state = self.shared.lock();
-        // As Lambda sends them: a fresh trace id for every invocation (the counter keeps two
-        // queued in the same millisecond apart).
+        // As Lambda sends them: a fresh trace id for every invocation. Its parts tell where it
+        // came from: the seconds and (as the parent segment) the millisecond it was queued at,
+        // and the bits of the request id (the seed's high half and the counter).
         let trace_id = state.fixed_trace_id.clone().unwrap_or_else(|| {
             format!(
                 "Root=1-{:08x}-{:08x}{:016x};Parent={:016x};Sampled=0",
                 now_ms / 1000,
-                self.shared.seed as u32,
+                (self.shared.seed >> 32) as u32,
                 n,
-                self.shared.seed.rotate_left(17) ^ now_ms
+                now_ms
             )
         });
         state.queue.push_back(Queued {
@@ -791,6 +795,7 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
         invocation.request_id.clone(),
         InFlight {
             deadline_ms: invocation.deadline_ms,
+            trace_id: invocation.trace_id.clone(),
             queued_at: invocation.queued_at,
             handed_out_at,
         },
@@ -933,6 +938,7 @@ fn route_post(shared: &Shared, request: &http::Request) -> (u16, Vec<u8>) {
             error_type,
             body: request.body.clone(),
             deadline_ms: in_flight.deadline_ms,
+            trace_id: in_flight.trace_id,
             queued_at: in_flight.queued_at,
             handed_out_at: in_flight.handed_out_at,
             answered_at,
