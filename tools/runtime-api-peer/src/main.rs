@@ -31,7 +31,8 @@
 //! answer) in all and per invocation, its minor page faults per invocation (field 10: memory
 //! touched afresh, as when the allocator maps what it gave back), the most invocations in flight at once, the time from the
 //! first arrival to the last answer and the throughput it gives, and the process's peak resident
-//! memory (`VmHWM` from `/proc/PID/status`, read just before the process is killed):
+//! memory (`VmHWM` from `/proc/PID/status`, read just before the process is killed) and its
+//! resident memory just before the first invocation and just after the last (`VmRSS`):
 //!
 //! ```text
 //! {"type":"summary","invocations":40,"errors":0,"init_ms":2.1,"cpu_ms":150.0,
@@ -299,6 +300,7 @@ fn run(args: &Args) -> Result<bool, String> {
         .ok()
         .map(|at| ms(at.saturating_duration_since(spawned_at)));
     let before = process_stat(pid);
+    let rss_before_kb = status_kb(pid, "VmRSS:");
     let started = Instant::now();
     let (outcomes, answered_all) = match args.arrivals {
         Arrivals::OneAfterAnother => one_after_another(&peer, args, &events),
@@ -307,6 +309,7 @@ fn run(args: &Args) -> Result<bool, String> {
     };
     let elapsed = started.elapsed();
     let after = process_stat(pid);
+    let rss_after_kb = status_kb(pid, "VmRSS:");
 
     let (mut invocations, mut errors) = (0usize, 0usize);
     for (queued, outcome) in &outcomes {
@@ -340,7 +343,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let exited = child.try_wait().ok().flatten();
     // Read before the kill: afterwards /proc/PID is gone.
     let peak_rss_kb = if exited.is_none() {
-        peak_rss_kb(pid)
+        status_kb(pid, "VmHWM:")
     } else {
         None
     };
@@ -377,6 +380,8 @@ fn run(args: &Args) -> Result<bool, String> {
             "elapsed_ms": ms(elapsed),
             "throughput_per_s": (invocations as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
             "peak_rss_kb": peak_rss_kb,
+            "rss_before_kb": rss_before_kb,
+            "rss_after_kb": rss_after_kb,
             "exited": exited.map(|status| status.to_string()),
             "init_errors": init_errors,
             "problems": peer.problems(),
@@ -496,12 +501,13 @@ fn watch(
     })
 }
 
-/// `VmHWM` of a live process, in kB.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
+/// A field of a live process's `/proc/PID/status` in kB, such as `VmRSS:` (resident now) or
+/// `VmHWM:` (the most ever resident).
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -626,6 +632,8 @@ mod tests {
 
     #[test]
     fn peak_rss_of_this_process() {
-        assert!(peak_rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
+        assert!(status_kb(std::process::id(), "VmHWM:").is_some_and(|kb| kb > 0));
+        assert!(status_kb(std::process::id(), "VmRSS:").is_some_and(|kb| kb > 0));
+        assert_eq!(status_kb(std::process::id(), "NoSuchField:"), None);
     }
 }
