@@ -169,6 +169,61 @@ fn every_example_by_file_and_by_standard_input_at_every_width() {
     }
 }
 
+/// Every `NAME.json` under `events/` (HTTP requests included) with its `NAME.expected.json`.
+fn every_pair(dir: &Path, pairs: &mut Vec<(PathBuf, PathBuf)>) {
+    for entry in std::fs::read_dir(dir).expect("events/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            every_pair(&path, pairs);
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".expected.json") {
+            let event = path.with_file_name(format!("{stem}.json"));
+            assert!(event.is_file(), "{} has no event beside it", path.display());
+        } else if let Some(stem) = name.strip_suffix(".json") {
+            let expected = path.with_file_name(format!("{stem}.expected.json"));
+            assert!(
+                expected.is_file(),
+                "{} has no {stem}.expected.json",
+                path.display()
+            );
+            pairs.push((path, expected));
+        }
+    }
+}
+
+/// What `events/README.md` promises: each `NAME.expected.json` is, byte for byte, what
+/// `MAX_WORKERS=1 frequency-fanout NAME.json` prints on stdout; the exit code is 1 for the
+/// events in `rejected/`, 0 for the others (an HTTP request is answered even when its body is
+/// rejected); nothing on stderr.
+#[test]
+fn every_example_pair_is_the_exact_output_at_one_worker() {
+    let events = common::root().join("events");
+    let mut pairs = Vec::new();
+    every_pair(&events, &mut pairs);
+    pairs.sort();
+    assert!(pairs.len() >= 40, "only {} example pairs", pairs.len());
+    for (event, expected) in &pairs {
+        let relative = event.strip_prefix(common::root()).unwrap();
+        let relative = relative.to_str().expect("a UTF-8 path");
+        let rejected = relative.starts_with("events/rejected/");
+        let expected = std::fs::read_to_string(expected).expect("the expected output");
+        let outcome = run(&[relative], None, &[("MAX_WORKERS", "1")]);
+        assert_eq!(outcome.stdout, expected, "{relative}: stdout");
+        assert_eq!(
+            outcome.code,
+            Some(i32::from(rejected)),
+            "{relative}: exit code; stderr {}",
+            outcome.stderr
+        );
+        assert!(outcome.stderr.is_empty(), "{relative}: {}", outcome.stderr);
+        // A rejected event prints the error object; every other one an answer.
+        let printed: Value = serde_json::from_str(&expected).expect("JSON");
+        assert_eq!(printed.get("errorType").is_some(), rejected, "{relative}");
+    }
+}
+
 /// An event past the size below which the function parses on the calling thread, so that
 /// the pool really splits it; its items hold strings with `},{` and nested `frequency` members.
 fn large_event(form: &str) -> (String, Value) {
