@@ -46,7 +46,8 @@ impl fmt::Display for JsonKind {
 /// Why an event was rejected, without the path (see [`InvalidEvent`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
-    /// The bytes are not JSON: `detail` is the parser's words, `line`/`column` 1-based.
+    /// The bytes are not JSON: `detail` says what was wrong in plain words
+    /// ([`crate::json::plain_words`]), `line`/`column` 1-based.
     Malformed {
         detail: String,
         line: usize,

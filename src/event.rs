@@ -168,7 +168,10 @@ fn expect_end(payload: &[u8], end: usize) -> Result<(), Malformed> {
     if pos == payload.len() {
         Ok(())
     } else {
-        Err(Malformed::new(pos, "trailing characters"))
+        Err(Malformed::new(
+            pos,
+            json::expected("the end of the input", payload, pos),
+        ))
     }
 }
 
@@ -540,15 +543,7 @@ fn walk_object(
     open: usize,
     on_member: &mut dyn FnMut(MemberName, usize) -> Result<usize, Malformed>,
 ) -> Result<usize, Malformed> {
-    let expected = |pos: usize, what: &str| {
-        Malformed::new(
-            pos,
-            format!(
-                "expected {what}, found {}",
-                json::describe_byte(payload, pos)
-            ),
-        )
-    };
+    let expected = |pos: usize, what: &str| Malformed::new(pos, json::expected(what, payload, pos));
     let mut pos = json::skip_whitespace(payload, open + 1);
     if payload.get(pos) == Some(&b'}') {
         return Ok(pos + 1);
@@ -564,7 +559,7 @@ fn walk_object(
         }
         let value = json::skip_whitespace(payload, colon + 1);
         if value >= payload.len() {
-            return Err(Malformed::new(value, "EOF while parsing a value"));
+            return Err(Malformed::new(value, json::EXPECTED_VALUE_FOUND_END));
         }
         let end = on_member(name, value)?;
         let after = json::skip_whitespace(payload, end);
@@ -670,7 +665,7 @@ mod tests {
             ),
             (
                 "{\"items\": []} x",
-                "$: malformed JSON: trailing characters",
+                "$: malformed JSON: expected the end of the input, found `x`",
             ),
             ("17", "$: expected an object or an array, found a number"),
             ("null", "$: expected an object or an array, found null"),
@@ -812,13 +807,12 @@ mod tests {
             match rejected_at {
                 None => {
                     if let Err(error) = result {
-                        assert!(!error.to_string().contains("recursion"), "{error}");
+                        assert!(!error.to_string().contains(json::TOO_DEEP), "{error}");
                     }
                 }
                 Some(path) => {
                     let message = result.expect_err(&text[..60]).to_string();
-                    let expected =
-                        format!("{path}: malformed JSON: recursion limit exceeded at line 1");
+                    let expected = format!("{path}: malformed JSON: {} at line 1", json::TOO_DEEP);
                     assert!(message.starts_with(&expected), "{message}");
                 }
             }

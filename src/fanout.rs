@@ -336,7 +336,7 @@ fn skip_opening(payload: &[u8], open: usize) -> Result<Opening, Malformed> {
     match payload.get(pos) {
         Some(b']') => Ok(Opening::Empty(pos + 1)),
         Some(_) => Ok(Opening::FirstItem(pos)),
-        None => Err(Malformed::new(pos, "EOF while parsing a list")),
+        None => Err(Malformed::new(pos, json::END_INSIDE_ARRAY)),
     }
 }
 
@@ -454,13 +454,7 @@ fn parse_run(
             _ => {
                 return RunEnd::Malformed {
                     item: None,
-                    malformed: Malformed::new(
-                        after,
-                        format!(
-                            "expected `,` or `]`, found {}",
-                            json::describe_byte(payload, after)
-                        ),
-                    ),
+                    malformed: Malformed::new(after, json::expected("`,` or `]`", payload, after)),
                 }
             }
         }
@@ -492,13 +486,7 @@ fn skip_rest_of_array(
                 return Ok(after + 1);
             }
             _ => {
-                let malformed = Malformed::new(
-                    after,
-                    format!(
-                        "expected `,` or `]`, found {}",
-                        json::describe_byte(payload, after)
-                    ),
-                );
+                let malformed = Malformed::new(after, json::expected("`,` or `]`", payload, after));
                 return Err((skipped, malformed));
             }
         }

@@ -78,18 +78,25 @@ pub fn parse_value<'a, T: Deserialize<'a>>(
     match stream.next() {
         Some(Ok(value)) => Ok((value, pos + stream.byte_offset())),
         Some(Err(error)) => Err(from_serde(payload, pos, &error)),
-        None => Err(Malformed::new(payload.len(), "EOF while parsing a value")),
+        None => Err(Malformed::new(payload.len(), EXPECTED_VALUE_FOUND_END)),
     }
 }
 
-/// A serde_json error from parsing `payload[base..]`, placed at its offset in the payload.
+/// A serde_json error from parsing `payload[base..]`, placed at its offset in the payload and
+/// said in this function's words ([`plain_words`]).
 pub fn from_serde(payload: &[u8], base: usize, error: &serde_json::Error) -> Malformed {
     let text = error.to_string();
     // serde_json appends " at line L column C"; the caller's message gives its own.
-    let detail = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
+    let message = match text.rfind(" at line ") {
+        Some(cut) => &text[..cut],
+        None => &text,
     };
+    let offset = serde_offset(payload, base, error);
+    Malformed::new(offset, plain_words(message, payload, offset))
+}
+
+/// The payload offset of a serde_json error from parsing `payload[base..]`.
+fn serde_offset(payload: &[u8], base: usize, error: &serde_json::Error) -> usize {
     let rest = &payload[base..];
     let mut offset = 0;
     for _ in 1..error.line() {
@@ -101,7 +108,66 @@ pub fn from_serde(payload: &[u8], base: usize, error: &serde_json::Error) -> Mal
     // serde_json's column counts the bytes read on the line, so the offending byte is the
     // last one read.
     offset += error.column().saturating_sub(1);
-    Malformed::new((base + offset).min(payload.len()), detail)
+    (base + offset).min(payload.len())
+}
+
+/// Where a value should begin, the end of the input.
+pub const EXPECTED_VALUE_FOUND_END: &str = "expected a JSON value, found the end of the input";
+
+/// The end of the input before an array's `]`.
+pub const END_INSIDE_ARRAY: &str = "the input ends inside an array";
+
+/// Nesting beyond [`MAX_DEPTH`].
+pub const TOO_DEEP: &str = "arrays and objects nested more than 127 levels deep";
+
+/// "expected WHAT, found BYTE", the form of every syntax message that knows what it expected.
+pub fn expected(what: &str, payload: &[u8], pos: usize) -> String {
+    format!("expected {what}, found {}", describe_byte(payload, pos))
+}
+
+/// serde_json's message for a syntax error, said in words a user of the function knows, with
+/// the byte found where the message is "expected ..." (at `offset`, the byte serde_json stopped
+/// at). serde_json's error kinds are private, so its messages are matched as text; the unit test
+/// `every_serde_json_syntax_message_is_reworded` makes each of them happen, so that a new
+/// wording in serde_json fails it. Messages not listed pass unchanged: the type errors and the
+/// numeric-map-key errors, which the deserializers here never raise on input.
+pub fn plain_words(message: &str, payload: &[u8], offset: usize) -> String {
+    let found = |what: &str| expected(what, payload, offset);
+    match message {
+        "EOF while parsing a value" => EXPECTED_VALUE_FOUND_END.into(),
+        "EOF while parsing a list" => END_INSIDE_ARRAY.into(),
+        "EOF while parsing an object" => "the input ends inside an object".into(),
+        "EOF while parsing a string" => "the input ends inside a string".into(),
+        // `expected ident` stops at the first wrong letter of `true`, `false` or `null` (or of
+        // text that is not JSON at all), so the byte it found would mislead.
+        "expected ident" => "expected a JSON value".into(),
+        "expected value" => found("a JSON value"),
+        // A comma before `]` or `}`: what the other readers say there.
+        "trailing comma" if payload.get(offset) == Some(&b'}') => found("a member name"),
+        "trailing comma" => found("a JSON value"),
+        "expected `:`" => found("`:`"),
+        "expected `,` or `]`" => found("`,` or `]`"),
+        "expected `,` or `}`" => found("`,` or `}`"),
+        "key must be a string" => found("a member name"),
+        "trailing characters" => found("the end of the input"),
+        "invalid escape" => "invalid escape in a string: after `\\` come only `\"`, `\\`, `/`, \
+                             `b`, `f`, `n`, `r`, `t`, or `u` and four hex digits"
+            .into(),
+        "invalid number" => {
+            "invalid number: expected a JSON number such as `-12`, `3.5` or `1e6`".into()
+        }
+        "number out of range" => "number too large".into(),
+        "control character (\\u0000-\\u001F) found while parsing a string" => {
+            "unescaped control character (U+0000 to U+001F, such as a line break) in a string"
+                .into()
+        }
+        "lone leading surrogate in hex escape" | "unexpected end of hex escape" => {
+            "unpaired UTF-16 surrogate in a `\\u` escape".into()
+        }
+        "invalid unicode code point" => "invalid UTF-8".into(),
+        "recursion limit exceeded" => TOO_DEEP.into(),
+        other => other.into(),
+    }
 }
 
 /// Checks that `payload[start..end]` is UTF-8. serde_json checks the strings it decodes but
@@ -140,7 +206,7 @@ pub fn check_depth(
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(Malformed::new(pos, "recursion limit exceeded"));
+                    return Err(Malformed::new(pos, TOO_DEEP));
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -193,7 +259,7 @@ mod tests {
         let error = check_depth(deep(MAX_DEPTH).as_bytes(), 0, 2 * MAX_DEPTH, 1).unwrap_err();
         assert_eq!(
             (error.offset, error.detail.as_str()),
-            (MAX_DEPTH - 1, "recursion limit exceeded")
+            (MAX_DEPTH - 1, TOO_DEEP)
         );
         // Brackets inside strings, escaped quotes included, do not count.
         let text = format!(r#"["\"{}"]"#, "[{".repeat(200));
@@ -201,6 +267,65 @@ mod tests {
             check_depth(text.as_bytes(), 0, text.len(), MAX_DEPTH - 1),
             Ok(MAX_DEPTH - 1)
         );
+    }
+
+    /// serde_json's message for `text` read as `T`, and that message in plain words.
+    fn reworded<T: serde::de::DeserializeOwned>(text: &[u8]) -> (String, String) {
+        let error = match serde_json::from_slice::<T>(text) {
+            Ok(_) => panic!("{} was accepted", String::from_utf8_lossy(text)),
+            Err(error) => error,
+        };
+        let serde = error.to_string();
+        let serde = serde[..serde.rfind(" at line ").expect("a position")].to_string();
+        (serde, from_serde(text, 0, &error).detail)
+    }
+
+    #[test]
+    fn every_serde_json_syntax_message_is_reworded() {
+        type Value = serde_json::Value;
+        let deep = "[".repeat(MAX_DEPTH + 1);
+        // Each text, how it is read, and what the function says of it.
+        type Reader = fn(&[u8]) -> (String, String);
+        let cases: [(&[u8], Reader, &str); 24] = [
+            (b"not json at all", reworded::<IgnoredAny>, "expected a JSON value"),
+            (b"[tru]", reworded::<IgnoredAny>, "expected a JSON value"),
+            (b"{\"a\": }", reworded::<IgnoredAny>, "expected a JSON value, found `}`"),
+            (b"[1,]", reworded::<IgnoredAny>, "expected a JSON value, found `]`"),
+            (b"[1,]", reworded::<Value>, "expected a JSON value, found `]`"),
+            (b"{\"a\":1,}", reworded::<IgnoredAny>, "expected a member name, found `}`"),
+            (b"{\"a\":1,}", reworded::<Value>, "expected a member name, found `}`"),
+            (b"{1:2}", reworded::<IgnoredAny>, "expected a member name, found `1`"),
+            (b"[1 2]", reworded::<IgnoredAny>, "expected `,` or `]`, found `2`"),
+            (b"{\"a\" 1}", reworded::<IgnoredAny>, "expected `:`, found `1`"),
+            (b"{\"a\":1 \"b\"}", reworded::<IgnoredAny>, "expected `,` or `}`, found `\"`"),
+            (b"1 2", reworded::<Value>, "expected the end of the input, found `2`"),
+            (b"", reworded::<Value>, EXPECTED_VALUE_FOUND_END),
+            (b"[1", reworded::<IgnoredAny>, END_INSIDE_ARRAY),
+            (b"{\"a\":1", reworded::<IgnoredAny>, "the input ends inside an object"),
+            (b"\"ab", reworded::<IgnoredAny>, "the input ends inside a string"),
+            (b"\"\\q\"", reworded::<IgnoredAny>, "invalid escape in a string: after `\\` come only `\"`, `\\`, `/`, `b`, `f`, `n`, `r`, `t`, or `u` and four hex digits"),
+            (b"01", reworded::<IgnoredAny>, "invalid number: expected a JSON number such as `-12`, `3.5` or `1e6`"),
+            (b"1e999", reworded::<f64>, "number too large"),
+            (b"\"a\nb\"", reworded::<IgnoredAny>, "unescaped control character (U+0000 to U+001F, such as a line break) in a string"),
+            (b"\"\\uD800\"", reworded::<String>, "unpaired UTF-16 surrogate in a `\\u` escape"),
+            (b"\"\\uDC00\"", reworded::<String>, "unpaired UTF-16 surrogate in a `\\u` escape"),
+            (b"\"\xff\"", reworded::<String>, "invalid UTF-8"),
+            (deep.as_bytes(), reworded::<Value>, TOO_DEEP),
+        ];
+        let mut serde_messages = std::collections::BTreeSet::new();
+        for (text, read, plain) in cases {
+            let (serde, words) = read(text);
+            assert_eq!(
+                words,
+                plain,
+                "{}: serde_json said {serde:?}",
+                String::from_utf8_lossy(text)
+            );
+            serde_messages.insert(serde);
+        }
+        // Each of the twenty messages plain_words names happened above.
+        assert_eq!(serde_messages.len(), 20, "{serde_messages:#?}");
+        assert!(TOO_DEEP.contains(&MAX_DEPTH.to_string()));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use tracing::level_filters::LevelFilter;
+
 use frequency_fanout::lambda;
 use frequency_fanout::local::{self, Command};
 use frequency_fanout::{observability, Config, FrequencyFanout};
@@ -15,7 +17,11 @@ fn lambda_mode() -> bool {
 }
 
 fn main() -> ExitCode {
-    observability::init();
+    observability::init_with_default_level(if lambda_mode() {
+        LevelFilter::INFO
+    } else {
+        local::DEFAULT_LOG_LEVEL
+    });
     // A panic is reported as one log line (the invocation it happened in fails with
     // errorType WorkerPanic and the process goes on), not as multi-line text on stderr.
     std::panic::set_hook(Box::new(|info| {
@@ -58,6 +64,10 @@ fn main() -> ExitCode {
             Ok(Command::Run(source)) => local::run(&function, &source),
             Ok(Command::Help) => {
                 println!("{}", local::USAGE);
+                ExitCode::SUCCESS
+            }
+            Ok(Command::Version) => {
+                println!("{}", local::VERSION);
                 ExitCode::SUCCESS
             }
             Err(problem) => {

@@ -46,11 +46,16 @@ pub const DEFAULT_METRICS_NAMESPACE: &str = "FrequencyFanout";
 /// Installs the global subscriber. Call once, before anything logs; a second call keeps the
 /// first subscriber.
 pub fn init() {
+    init_with_default_level(LevelFilter::INFO);
+}
+
+/// [`init`], logging at `default_level` when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
+pub fn init_with_default_level(default_level: LevelFilter) {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(|level| level_filter(&level))
-        .unwrap_or(LevelFilter::INFO);
+        .unwrap_or(default_level);
     // The level filters events only: the runtime's per-invocation span (request id, X-Ray
     // trace id, at INFO) stays on at WARN and ERROR, so that every line keeps its ids.
     let filter = filter_fn(move |metadata| {

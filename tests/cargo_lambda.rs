@@ -110,7 +110,8 @@ fn check_invoke(
         // A function error makes `cargo lambda invoke` exit 1 with a report on stderr:
         // `Error: <errorType>`, then the errorMessage after `×`, wrapped at the terminal width
         // with `│` starting each continuation line. (The empty payload is sent as it is: its
-        // message, "EOF ... at line 1 column 1", shows that the function got zero bytes.)
+        // message, "... found the end of the input at line 1 column 1", shows that the function
+        // got zero bytes.)
         if invoked.status.success() {
             return Err(format!("expected a failed invocation: {}", shown()));
         }

@@ -1,6 +1,7 @@
 //! The HTTP front door: every request in `events/http/` (Function URL, API Gateway HTTP API and
 //! REST API proxy events) answered by the release binary in local mode and in Lambda mode, each
-//! answer checked against its `NAME.expected.json` (format in `events/http/README.md`); how an
+//! answer checked against its `NAME.expected.json`, local mode's exact output at one worker (see
+//! `events/http/README.md`; tests/local_mode.rs compares it byte for byte); how an
 //! HTTP envelope is told from a direct event; and, for random events, that the HTTP answer's body
 //! is the direct answer.
 
@@ -47,8 +48,13 @@ struct Fixture {
     name: String,
     path: PathBuf,
     event: Vec<u8>,
+    /// The reply local mode prints at one worker: `x-request-id` is `local`, and a `200` body
+    /// has `"workers":1`.
     expected: Value,
 }
+
+/// The request id local mode answers with.
+const LOCAL_REQUEST_ID: &str = "local";
 
 fn http_dir() -> PathBuf {
     common::root().join("events").join("http")
@@ -107,26 +113,22 @@ fn method_and_body(envelope: &Value) -> (String, Option<String>) {
     (method, body.flatten())
 }
 
-/// Checks an HTTP response (the JSON the function returned) against what is expected of it.
-/// `request_id` replaces `$REQUEST_ID`, `workers` the `"workers"` of a 200 body.
+/// Checks an HTTP response (the JSON the function returned) against what is expected of it:
+/// the fixture's reply, with `request_id` for local mode's and `workers` for the width of a 200
+/// body.
 fn check_reply(name: &str, reply: &Value, expected: &Value, request_id: &str, workers: usize) {
     assert_eq!(
         reply["statusCode"], expected["statusCode"],
         "{name}: status of {reply}"
     );
     let headers = lower_case_headers(name, &reply["headers"]);
-    let expected_headers: BTreeMap<String, String> = expected["headers"]
-        .as_object()
-        .unwrap_or_else(|| panic!("{name}: expected headers are an object"))
-        .iter()
-        .map(|(header, value)| {
-            let value = value.as_str().expect("expected header values are strings");
-            (
-                header.to_ascii_lowercase(),
-                value.replace("$REQUEST_ID", request_id),
-            )
-        })
-        .collect();
+    let mut expected_headers = lower_case_headers(name, &expected["headers"]);
+    let local_id = expected_headers.insert("x-request-id".into(), request_id.into());
+    assert_eq!(
+        local_id.as_deref(),
+        Some(LOCAL_REQUEST_ID),
+        "{name}: the expected reply is local mode's"
+    );
     assert_eq!(headers, expected_headers, "{name}: headers of {reply}");
     // The front ends merge multiValueHeaders into headers: none may contradict them.
     if let Some(multi) = reply.get("multiValueHeaders").and_then(Value::as_object) {
@@ -148,11 +150,24 @@ fn check_reply(name: &str, reply: &Value, expected: &Value, request_id: &str, wo
         .unwrap_or_else(|| panic!("{name}: the body is a string: {reply}"));
     let body: Value = serde_json::from_str(body)
         .unwrap_or_else(|e| panic!("{name}: body not JSON ({e}): {reply}"));
-    let mut expected_body = expected["body"].clone();
+    let mut expected_body: Value = expected["body"]
+        .as_str()
+        .and_then(|body| serde_json::from_str(body).ok())
+        .unwrap_or_else(|| panic!("{name}: the expected body is a string of JSON"));
     if expected["statusCode"] == json!(200) {
+        assert_eq!(expected_body["workers"], json!(1), "{name}: expected body");
         expected_body["workers"] = json!(workers);
     }
     assert_eq!(body, expected_body, "{name}: body");
+    // Every other member of the reply (multiValueHeaders, cookies, ...) as expected.
+    let others = |reply: &Value| {
+        let mut reply = reply.clone();
+        let members = reply.as_object_mut().expect("a reply is an object");
+        members.remove("headers");
+        members.remove("body");
+        reply
+    };
+    assert_eq!(others(reply), others(expected), "{name}: reply");
 }
 
 fn lower_case_headers(name: &str, headers: &Value) -> BTreeMap<String, String> {
@@ -272,7 +287,13 @@ fn every_fixture_in_local_mode() {
         assert_eq!(code, 0, "{}: exit code; stdout {stdout}", fixture.name);
         let reply: Value = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("{}: stdout not JSON ({e}): {stdout}", fixture.name));
-        check_reply(&fixture.name, &reply, &fixture.expected, "local", WORKERS);
+        check_reply(
+            &fixture.name,
+            &reply,
+            &fixture.expected,
+            LOCAL_REQUEST_ID,
+            WORKERS,
+        );
     }
 }
 
@@ -462,7 +483,7 @@ fn large_bodies_in_both_modes() {
         let local: Value = serde_json::from_str(stdout.trim()).unwrap();
         let (request_id, lambda) = function.invoke(&payload);
         for (mode, reply, id) in [
-            ("local", &local, "local"),
+            ("local", &local, LOCAL_REQUEST_ID),
             ("lambda", &lambda, &*request_id),
         ] {
             assert_eq!(reply["statusCode"], 200, "{name} in {mode} mode");

@@ -1,6 +1,7 @@
 //! The release binary in local mode (no `AWS_LAMBDA_RUNTIME_API`): every example event by file
-//! and by standard input at every pool width, the exit codes, the configuration checks at
-//! init, and the logs on stderr.
+//! and by standard input at every pool width, the exit codes, `--help` and `--version`, the
+//! configuration checks at init, the warning about events Lambda would refuse, and the logs on
+//! stderr (errors only by default, more when `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` asks).
 
 mod common;
 #[path = "support/local_process.rs"]
@@ -139,9 +140,11 @@ fn check_example(example: &Example, input: Input, workers: usize, env: &[(&str, 
             "threshold text ({context})"
         );
     }
+    // At the default log level the answer on stdout stands alone.
     assert!(
-        !outcome.stderr.trim().is_empty(),
-        "no log line on stderr ({context})"
+        outcome.stderr.is_empty(),
+        "stderr at the default log level ({context}): {}",
+        outcome.stderr
     );
     without_workers(&outcome.stdout, workers)
 }
@@ -163,6 +166,61 @@ fn every_example_by_file_and_by_standard_input_at_every_width() {
             "{}: responses differ beyond `workers`: {responses:#?}",
             example.name
         );
+    }
+}
+
+/// Every `NAME.json` under `events/` (HTTP requests included) with its `NAME.expected.json`.
+fn every_pair(dir: &Path, pairs: &mut Vec<(PathBuf, PathBuf)>) {
+    for entry in std::fs::read_dir(dir).expect("events/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            every_pair(&path, pairs);
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".expected.json") {
+            let event = path.with_file_name(format!("{stem}.json"));
+            assert!(event.is_file(), "{} has no event beside it", path.display());
+        } else if let Some(stem) = name.strip_suffix(".json") {
+            let expected = path.with_file_name(format!("{stem}.expected.json"));
+            assert!(
+                expected.is_file(),
+                "{} has no {stem}.expected.json",
+                path.display()
+            );
+            pairs.push((path, expected));
+        }
+    }
+}
+
+/// What `events/README.md` promises: each `NAME.expected.json` is, byte for byte, what
+/// `MAX_WORKERS=1 frequency-fanout NAME.json` prints on stdout; the exit code is 1 for the
+/// events in `rejected/`, 0 for the others (an HTTP request is answered even when its body is
+/// rejected); nothing on stderr.
+#[test]
+fn every_example_pair_is_the_exact_output_at_one_worker() {
+    let events = common::root().join("events");
+    let mut pairs = Vec::new();
+    every_pair(&events, &mut pairs);
+    pairs.sort();
+    assert!(pairs.len() >= 40, "only {} example pairs", pairs.len());
+    for (event, expected) in &pairs {
+        let relative = event.strip_prefix(common::root()).unwrap();
+        let relative = relative.to_str().expect("a UTF-8 path");
+        let rejected = relative.starts_with("events/rejected/");
+        let expected = std::fs::read_to_string(expected).expect("the expected output");
+        let outcome = run(&[relative], None, &[("MAX_WORKERS", "1")]);
+        assert_eq!(outcome.stdout, expected, "{relative}: stdout");
+        assert_eq!(
+            outcome.code,
+            Some(i32::from(rejected)),
+            "{relative}: exit code; stderr {}",
+            outcome.stderr
+        );
+        assert!(outcome.stderr.is_empty(), "{relative}: {}", outcome.stderr);
+        // A rejected event prints the error object; every other one an answer.
+        let printed: Value = serde_json::from_str(&expected).expect("JSON");
+        assert_eq!(printed.get("errorType").is_some(), rejected, "{relative}");
     }
 }
 
@@ -278,9 +336,85 @@ fn help_exits_0_with_the_usage() {
         let outcome = run(&[flag], None, &[]);
         assert_eq!(outcome.code, Some(0), "{flag}: {outcome:?}");
         assert!(
-            outcome.stdout.contains("usage: frequency-fanout"),
+            outcome.stdout.starts_with("usage: frequency-fanout"),
             "{flag}: {outcome:?}"
         );
+        assert!(outcome.stdout.contains("--version"), "{flag}: {outcome:?}");
+        assert!(outcome.stderr.is_empty(), "{flag}: {outcome:?}");
+    }
+}
+
+#[test]
+fn version_exits_0_with_the_crates_version() {
+    let expected = format!("frequency-fanout {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let outcome = run(&[flag], None, &[]);
+        assert_eq!(outcome.code, Some(0), "{flag}: {outcome:?}");
+        assert_eq!(outcome.stdout, expected, "{flag}");
+        assert!(outcome.stderr.is_empty(), "{flag}: {outcome:?}");
+    }
+    // Anything else that looks like an option is refused, with the usage.
+    let outcome = run(&["--versions"], None, &[]);
+    assert_eq!(outcome.code, Some(2), "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("unknown option --versions"),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.stderr.contains("usage: frequency-fanout"),
+        "{outcome:?}"
+    );
+}
+
+/// Lambda's limit for a synchronous invocation's payload.
+const LAMBDA_SYNCHRONOUS_LIMIT: usize = 6_291_456;
+
+/// An event of exactly `bytes` bytes (spaces after the last item) with 1,000 items, and its
+/// response at one worker.
+fn event_of_size(bytes: usize) -> (Vec<u8>, Value) {
+    let items: Vec<String> = (0..1_000)
+        .map(|i| format!("{{\"id\": {i}, \"frequency\": {}}}", i % 23))
+        .collect();
+    let head = format!("{{\"items\": [{}", items.join(", "));
+    let mut event = head.into_bytes();
+    event.resize(bytes - 2, b' ');
+    event.extend_from_slice(b"]}");
+    let above = (0..1_000).filter(|i| i % 23 > 10).count();
+    let response =
+        json!({"high_frequency_count": above, "total_items": 1_000, "threshold": 10, "workers": 1});
+    (event, response)
+}
+
+#[test]
+fn an_event_lambda_would_refuse_is_answered_with_one_warning() {
+    let (at_limit, response) = event_of_size(LAMBDA_SYNCHRONOUS_LIMIT);
+    let (above_limit, _) = event_of_size(LAMBDA_SYNCHRONOUS_LIMIT + 1);
+    for (event, warned) in [(&at_limit, false), (&above_limit, true)] {
+        let file = TempFile(std::env::temp_dir().join(format!(
+            "frequency-fanout-local-mode-{}-{}.json",
+            std::process::id(),
+            event.len()
+        )));
+        std::fs::write(&file.0, event).expect("the temporary event is written");
+        let path = file.0.to_str().expect("a UTF-8 path");
+        let by_file = run(&[path], None, &[("MAX_WORKERS", "1")]);
+        let by_stdin = run(&["-"], Some(event), &[("MAX_WORKERS", "1")]);
+        for outcome in [by_file, by_stdin] {
+            let context = format!("{} bytes", event.len());
+            assert_eq!(outcome.code, Some(0), "({context}) {outcome:?}");
+            assert_eq!(the_one_line(&outcome, &context), response, "({context})");
+            if warned {
+                let lines: Vec<&str> = outcome.stderr.lines().collect();
+                assert_eq!(lines.len(), 1, "one warning ({context}): {lines:#?}");
+                let line = lines[0];
+                assert!(line.starts_with("frequency-fanout: warning: "), "{line}");
+                assert!(line.contains(&format!("{} bytes", event.len())), "{line}");
+                assert!(line.contains("6291456 bytes (6 MB)"), "{line}");
+                assert!(line.contains("Step Functions Distributed Map"), "{line}");
+            } else {
+                assert!(outcome.stderr.is_empty(), "({context}) {outcome:?}");
+            }
+        }
     }
 }
 
@@ -439,6 +573,7 @@ fn json_logs_are_one_object_per_line_with_a_level() {
                 let width = workers.to_string();
                 let env = [
                     ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                    ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
                     ("MAX_WORKERS", width.as_str()),
                 ];
                 let outcome = run_event(&example.event, input, &env);
@@ -483,10 +618,8 @@ fn json_logs_are_one_object_per_line_with_a_level() {
 #[test]
 fn text_logs_carry_no_ansi_escapes_at_any_level() {
     // `run` rejects an escape anywhere; this makes sure text logs are written at all.
-    for level in [None, Some("DEBUG"), Some("TRACE")] {
-        let env: Vec<(&str, &str)> = level
-            .map(|level| vec![("AWS_LAMBDA_LOG_LEVEL", level)])
-            .unwrap_or_default();
+    for level in ["INFO", "DEBUG", "TRACE"] {
+        let env = [("AWS_LAMBDA_LOG_LEVEL", level)];
         for event in ["events/basic.json", "events/rejected/malformed.json"] {
             let outcome = run(&[event], None, &env);
             assert!(
@@ -497,5 +630,56 @@ fn text_logs_carry_no_ansi_escapes_at_any_level() {
                 "no invocation log line for {event} at {level:?}: {outcome:?}"
             );
         }
+    }
+}
+
+/// Local mode logs errors only, unless `AWS_LAMBDA_LOG_LEVEL` (or else `RUST_LOG`) names a level:
+/// the answer on stdout says what happened.
+#[test]
+fn the_log_level_is_error_by_default_and_follows_the_variables() {
+    let answered = "events/basic.json";
+    let rejected = "events/rejected/frequency_string.json";
+    // (variables, whether the answered event logs its INFO line, whether the rejected one logs
+    // its WARN line)
+    type Variables<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Variables, bool, bool); 7] = [
+        (&[], false, false),
+        (&[("AWS_LAMBDA_LOG_LEVEL", "INFO")], true, true),
+        (&[("AWS_LAMBDA_LOG_LEVEL", "WARN")], false, true),
+        (&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")], false, false),
+        (&[("RUST_LOG", "info")], true, true),
+        (&[("RUST_LOG", "warn")], false, true),
+        // AWS_LAMBDA_LOG_LEVEL wins over RUST_LOG.
+        (
+            &[("AWS_LAMBDA_LOG_LEVEL", "ERROR"), ("RUST_LOG", "info")],
+            false,
+            false,
+        ),
+    ];
+    for (env, info_line, warn_line) in cases {
+        let outcome = run(&[answered], None, env);
+        assert_eq!(outcome.code, Some(0), "{env:?}: {outcome:?}");
+        assert_eq!(
+            outcome.stderr.contains("INFO") && outcome.stderr.contains("invocation processed"),
+            info_line,
+            "{env:?}: {outcome:?}"
+        );
+        assert_eq!(
+            outcome.stderr.is_empty(),
+            !info_line,
+            "{env:?}: {outcome:?}"
+        );
+        let outcome = run(&[rejected], None, env);
+        assert_eq!(outcome.code, Some(1), "{env:?}: {outcome:?}");
+        assert_eq!(
+            outcome.stderr.contains("WARN") && outcome.stderr.contains("invocation rejected"),
+            warn_line,
+            "{env:?}: {outcome:?}"
+        );
+        assert_eq!(
+            outcome.stderr.is_empty(),
+            !warn_line,
+            "{env:?}: {outcome:?}"
+        );
     }
 }

@@ -131,7 +131,7 @@ fn rejected() -> Vec<(Vec<u8>, Expected)> {
         (b"[{\"frequency\": 1, \"s\": \"\xff\"}]".to_vec(), "$: malformed JSON: invalid UTF-8 at line 1 column 25"),
         (br#"{"data": []}"#.to_vec(), "items: expected an array of items under \"items\" (or \"Items\" for a Step Functions batch), or a bare array, found an object with neither member"),
         (br#"{"Items": [], "BatchInput": {"threshold": "ten"}}"#.to_vec(), "BatchInput.threshold: expected a number, found a string"),
-        (deep.into_bytes(), "items[0]: malformed JSON: recursion limit exceeded at line 1 column 158"),
+        (deep.into_bytes(), "items[0]: malformed JSON: arrays and objects nested more than 127 levels deep at line 1 column 158"),
         (br#"[{"frequency": 1, "frequency": 2}]"#.to_vec(), "[0].frequency: expected one \"frequency\" member, found a second one"),
     ]
     .into_iter()
