@@ -15,7 +15,8 @@
 //! | answer out: count, indices, response | [`handler`] |
 //!
 //! Configuration is read once at init by [`config`]; errors and their Lambda `errorType`
-//! live in [`error`]; logs and metrics in [`observability`].
+//! live in [`error`]; logs and metrics in [`observability`]; how memory is kept from one
+//! invocation to the next in [`memory`].
 
 pub mod config;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod item;
 pub mod json;
 pub mod lambda;
 pub mod local;
+pub mod memory;
 pub mod number;
 pub mod observability;
 pub mod response;

@@ -8,7 +8,7 @@ use tracing::level_filters::LevelFilter;
 
 use frequency_fanout::lambda;
 use frequency_fanout::local::{self, Command};
-use frequency_fanout::{observability, Config, FrequencyFanout};
+use frequency_fanout::{memory, observability, Config, FrequencyFanout};
 
 /// Lambda mode when the Runtime API is given; lambda_runtime panics without the Lambda
 /// environment, so local mode must be decided before it is reached.
@@ -17,6 +17,8 @@ fn lambda_mode() -> bool {
 }
 
 fn main() -> ExitCode {
+    // First, before any thread or allocation that should follow it.
+    memory::keep_memory_for_reuse();
     observability::init_with_default_level(if lambda_mode() {
         LevelFilter::INFO
     } else {

@@ -4,7 +4,8 @@
 //! `null`, and the handler answers `{"payload_bytes": N}` without reading the payload.
 //!
 //! Whatever frequency-fanout spends beyond this floor is its own work: recognising, parsing
-//! and checking the event, and answering.
+//! and checking the event, and answering. It runs with the same memory setting
+//! (`frequency_fanout::memory`).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -64,8 +65,16 @@ where
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // The memory setting frequency-fanout runs with, so that the floor is its floor.
+    frequency_fanout::memory::keep_memory_for_reuse();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     let handler = service_fn(|_: LambdaEvent<()>| async {
         Ok::<_, Error>(Response {
             payload_bytes: PAYLOAD_BYTES.get().get(),

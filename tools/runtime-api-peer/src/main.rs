@@ -29,14 +29,17 @@
 //! the function process's CPU time over the invocations (user plus system, fields 14 and 15 of
 //! `/proc/PID/stat`, from just before the first invocation is queued to just after the last
 //! answer) in all and per invocation, its minor page faults per invocation (field 10: memory
-//! touched afresh, as when the allocator maps what it gave back), the most invocations in flight at once, the time from the
+//! touched afresh, as when the allocator maps what it gave back), both also for the invocations
+//! after the first when they arrive one after another (the first maps what the rest reuse), the most invocations in flight at once, the time from the
 //! first arrival to the last answer and the throughput it gives, and the process's peak resident
 //! memory (`VmHWM` from `/proc/PID/status`, read just before the process is killed) and its
 //! resident memory just before the first invocation and just after the last (`VmRSS`):
 //!
 //! ```text
 //! {"type":"summary","invocations":40,"errors":0,"init_ms":2.1,"cpu_ms":150.0,
-//!  "cpu_ms_per_invocation":3.75,"minor_faults_per_invocation":12.5,"max_in_flight":1,"elapsed_ms":160.2,"throughput_per_s":249.7,
+//!  "cpu_ms_per_invocation":3.75,"minor_faults_per_invocation":12.5,
+//!  "cpu_ms_per_invocation_after_first":3.5,"minor_faults_per_invocation_after_first":0.1,
+//!  "max_in_flight":1,"elapsed_ms":160.2,"throughput_per_s":249.7,
 //!  "peak_rss_kb":13800,"exited":null}
 //! ```
 //!
@@ -302,10 +305,16 @@ fn run(args: &Args) -> Result<bool, String> {
     let before = process_stat(pid);
     let rss_before_kb = status_kb(pid, "VmRSS:");
     let started = Instant::now();
-    let (outcomes, answered_all) = match args.arrivals {
-        Arrivals::OneAfterAnother => one_after_another(&peer, args, &events),
-        Arrivals::Open { period } => scheduled(&peer, args, &events, Some(period)),
-        Arrivals::AllAtOnce => scheduled(&peer, args, &events, None),
+    let (outcomes, answered_all, after_first) = match args.arrivals {
+        Arrivals::OneAfterAnother => one_after_another(&peer, args, &events, pid),
+        Arrivals::Open { period } => {
+            let (outcomes, answered_all) = scheduled(&peer, args, &events, Some(period));
+            (outcomes, answered_all, None)
+        }
+        Arrivals::AllAtOnce => {
+            let (outcomes, answered_all) = scheduled(&peer, args, &events, None);
+            (outcomes, answered_all, None)
+        }
     };
     let elapsed = started.elapsed();
     let after = process_stat(pid);
@@ -351,14 +360,26 @@ fn run(args: &Args) -> Result<bool, String> {
     let _ = child.wait();
     drop(child);
     let _ = watcher.join();
-    let cpu_ms = match (before, after, clock_ticks_per_second()) {
+    let hz = clock_ticks_per_second();
+    let per_invocation = |from: Option<ProcessStat>, count: usize| -> (Option<f64>, Option<f64>) {
+        let (Some(from), Some(to), true) = (from, after, count > 0) else {
+            return (None, None);
+        };
+        let round = |value: f64, places: f64| (value * places).round() / places;
+        let cpu = hz.map(|hz| {
+            let ms = to.cpu_ticks.saturating_sub(from.cpu_ticks) as f64 * 1e3 / hz as f64;
+            round(ms / count as f64, 1e3)
+        });
+        let faults = to.minor_faults.saturating_sub(from.minor_faults) as f64 / count as f64;
+        (cpu, Some(round(faults, 10.0)))
+    };
+    let (cpu_per_invocation, faults_per_invocation) = per_invocation(before, invocations);
+    let (cpu_after_first, faults_after_first) =
+        per_invocation(after_first, invocations.saturating_sub(1));
+    let cpu_ms = match (before, after, hz) {
         (Some(before), Some(after), Some(hz)) => {
             Some(after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 * 1e3 / hz as f64)
         }
-        _ => None,
-    };
-    let minor_faults = match (before, after) {
-        (Some(before), Some(after)) => Some(after.minor_faults.saturating_sub(before.minor_faults)),
         _ => None,
     };
     let init_errors: Vec<String> = peer.init_errors().iter().map(|e| e.to_string()).collect();
@@ -370,12 +391,10 @@ fn run(args: &Args) -> Result<bool, String> {
             "errors": errors,
             "init_ms": init_ms,
             "cpu_ms": cpu_ms,
-            "cpu_ms_per_invocation": cpu_ms
-                .filter(|_| invocations > 0)
-                .map(|cpu| (cpu / invocations as f64 * 1e3).round() / 1e3),
-            "minor_faults_per_invocation": minor_faults
-                .filter(|_| invocations > 0)
-                .map(|faults| (faults as f64 / invocations as f64 * 10.0).round() / 10.0),
+            "cpu_ms_per_invocation": cpu_per_invocation,
+            "minor_faults_per_invocation": faults_per_invocation,
+            "cpu_ms_per_invocation_after_first": cpu_after_first,
+            "minor_faults_per_invocation_after_first": faults_after_first,
             "max_in_flight": peer.max_in_flight(),
             "elapsed_ms": ms(elapsed),
             "throughput_per_s": (invocations as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
@@ -395,12 +414,16 @@ fn run(args: &Args) -> Result<bool, String> {
 }
 
 /// Each invocation queued when the one before it has been answered.
+/// Also returns `/proc/PID/stat` as it was once the first invocation was answered, so that the
+/// steady state can be told from the first invocation, which maps the memory the rest reuse.
 fn one_after_another(
     peer: &RuntimeApiPeer,
     args: &Args,
     events: &[Event],
-) -> (Vec<(Queued, Outcome)>, bool) {
+    pid: u32,
+) -> (Vec<(Queued, Outcome)>, bool, Option<ProcessStat>) {
     let mut outcomes = Vec::new();
+    let mut after_first = None;
     for round in 1..=args.repeat {
         for (index, event) in events.iter().enumerate() {
             let request_id = peer.enqueue_shared(Arc::clone(&event.payload), args.deadline_ms);
@@ -415,12 +438,15 @@ fn one_after_another(
                 )),
                 Err(error) => {
                     eprintln!("runtime-api-peer: {}, round {round}: {error}", event.name);
-                    return (outcomes, false);
+                    return (outcomes, false, after_first);
                 }
+            }
+            if outcomes.len() == 1 {
+                after_first = process_stat(pid);
             }
         }
     }
-    (outcomes, true)
+    (outcomes, true, after_first)
 }
 
 /// Every invocation queued on a clock (`period` per round of the list), or all at once
