@@ -205,14 +205,45 @@ fn recognise_object(
     parts: usize,
     envelopes: bool,
 ) -> Result<Recognised, InvalidEvent> {
-    let mut envelope = EnvelopeMarkers::default();
-    let mut items: Option<Member<ItemsMember>> = None;
-    let mut batch_items: Option<Member<ItemsMember>> = None;
-    let mut options = Options::default();
-    let mut batch_input: Option<Member<BatchInput<'_>>> = None;
+    let members = read_members(payload, open, parts)?;
+    if envelopes {
+        if let Some(format) = members.envelope.format() {
+            return Ok(Recognised::Http(format));
+        }
+    }
+    let (form, items, options) = choose_form(members)?;
+    let options = read_options(form, &items, options)?;
+    match items.value {
+        ItemsMember::Array(items) => Ok(Recognised::Event(Event {
+            form,
+            items,
+            threshold: options.threshold,
+            include_indices: options.include_indices,
+        })),
+        // read_options reported it.
+        ItemsMember::NotAnArray(_) => unreachable!("a non-array items member is an error"),
+    }
+}
+
+/// The top level of an object event, as read: every member the contract knows, with where it
+/// starts.
+#[derive(Default)]
+struct Members<'a> {
+    envelope: EnvelopeMarkers,
+    items: Option<Member<ItemsMember>>,
+    batch_items: Option<Member<ItemsMember>>,
+    /// The direct form's options (top-level `threshold` and `include_indices`).
+    options: Options<'a>,
+    batch_input: Option<Member<BatchInput<'a>>>,
+}
+
+/// Walks the object whose `{` is at `open` once, the items arrays parsed on the pool as they
+/// are met, then checks what lies outside them: malformed JSON anywhere is reported before
+/// anything else.
+fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>, InvalidEvent> {
+    let mut members = Members::default();
     // The extents of the arrays the workers parsed (and checked for UTF-8 themselves).
     let mut arrays: Vec<(usize, usize)> = Vec::new();
-
     let end = walk_object(payload, open, &mut |name, pos| {
         Ok(match name {
             MemberName::Items | MemberName::BatchItems => {
@@ -227,34 +258,36 @@ fn recognise_object(
                 }
                 let member = Some(Member { offset: pos, value });
                 if name == MemberName::Items {
-                    items = member;
+                    members.items = member;
                 } else {
-                    batch_items = member;
+                    members.batch_items = member;
                 }
                 end
             }
-            MemberName::Threshold => read_raw(payload, pos, &mut options.threshold)
+            MemberName::Threshold => read_raw(payload, pos, &mut members.options.threshold)
                 .map_err(|m| m.within(|| "threshold".into()))?,
-            MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices)
-                .map_err(|m| m.within(|| "include_indices".into()))?,
+            MemberName::IncludeIndices => {
+                read_raw(payload, pos, &mut members.options.include_indices)
+                    .map_err(|m| m.within(|| "include_indices".into()))?
+            }
             MemberName::BatchInput => {
                 let (value, end) =
                     read_batch_input(payload, pos).map_err(|m| m.within(|| "BatchInput".into()))?;
-                batch_input = Some(Member { offset: pos, value });
+                members.batch_input = Some(Member { offset: pos, value });
                 end
             }
             MemberName::Version => {
                 let (version, end) = json::parse_value::<&RawValue>(payload, pos)?;
-                envelope.version_2 = version.get() == "\"2.0\"";
+                members.envelope.version_2 = version.get() == "\"2.0\"";
                 end
             }
             MemberName::HttpMethod => {
-                envelope.http_method = payload[pos] == b'"';
+                members.envelope.http_method = payload[pos] == b'"';
                 json::parse_value::<IgnoredAny>(payload, pos)?.1
             }
             MemberName::RequestContext => {
                 let (context, end) = read_request_context(payload, pos)?;
-                envelope.request_context = context;
+                members.envelope.request_context = context;
                 end
             }
             MemberName::Http | MemberName::Method | MemberName::Other => {
@@ -265,25 +298,23 @@ fn recognise_object(
     .map_err(|m| malformed("$", m, payload))?;
     expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
     check_utf8_outside(payload, &arrays).map_err(|m| malformed("$", m, payload))?;
-    if envelopes {
-        if let Some(format) = envelope.format() {
-            return Ok(Recognised::Http(format));
-        }
-    }
+    Ok(members)
+}
 
-    let (form, items, options, options_prefix) = match (items, batch_items) {
-        (Some(items), _) => (EventForm::Direct, items, options, ""),
-        (None, Some(items)) => match batch_input {
-            None => (
-                EventForm::StepFunctionsBatch,
-                items,
-                Options::default(),
-                "BatchInput.",
-            ),
+/// The form the members make, its items and the options it reads, which are named under
+/// `BatchInput.` in a batch. `items` wins over `Items`; a batch without `BatchInput` takes every
+/// option at its default.
+fn choose_form(
+    members: Members<'_>,
+) -> Result<(EventForm, Member<ItemsMember>, Options<'_>), InvalidEvent> {
+    match (members.items, members.batch_items) {
+        (Some(items), _) => Ok((EventForm::Direct, items, members.options)),
+        (None, Some(items)) => match members.batch_input {
+            None => Ok((EventForm::StepFunctionsBatch, items, Options::default())),
             Some(Member {
                 value: BatchInput::Object(options),
                 ..
-            }) => (EventForm::StepFunctionsBatch, items, options, "BatchInput."),
+            }) => Ok((EventForm::StepFunctionsBatch, items, options)),
             Some(Member {
                 offset,
                 value: BatchInput::NotAnObject(found),
@@ -295,73 +326,70 @@ fn recognise_object(
                         found,
                     },
                 };
-                let form = EventForm::StepFunctionsBatch;
-                return Err(match items_error(form, &items) {
+                // The first in the text's order.
+                Err(match items_error(EventForm::StepFunctionsBatch, &items) {
                     Some((items_offset, items_error)) if items_offset < offset => items_error,
                     _ => error,
-                });
+                })
             }
         },
-        (None, None) => {
-            return Err(InvalidEvent {
-                path: "items".into(),
-                problem: Problem::NoItems,
-            })
-        }
-    };
+        (None, None) => Err(InvalidEvent {
+            path: "items".into(),
+            problem: Problem::NoItems,
+        }),
+    }
+}
 
-    let mut errors: Vec<(usize, InvalidEvent)> = items_error(form, &items).into_iter().collect();
-    let threshold = match options.threshold {
-        None => None,
-        Some(Member { offset, value }) => {
-            let threshold = Threshold::parse(value.get());
-            if threshold.is_none() {
-                errors.push((
-                    offset,
-                    InvalidEvent {
-                        path: format!("{options_prefix}threshold"),
-                        problem: Problem::WrongKind {
-                            expected: "a number",
-                            found: kind_of(value),
-                        },
-                    },
-                ));
-            }
-            threshold
-        }
+/// The options of the form taken, read.
+struct ReadOptions {
+    threshold: Option<Threshold>,
+    include_indices: bool,
+}
+
+/// Reads the options of the form taken; of the rejected values among them and the items, the
+/// first in the text's order is the error.
+fn read_options(
+    form: EventForm,
+    items: &Member<ItemsMember>,
+    options: Options<'_>,
+) -> Result<ReadOptions, InvalidEvent> {
+    let prefix = match form {
+        EventForm::StepFunctionsBatch => "BatchInput.",
+        EventForm::Direct | EventForm::BareArray => "",
     };
+    let wrong_kind = |offset: usize, name: &str, expected: &'static str, value: &RawValue| {
+        let problem = Problem::WrongKind {
+            expected,
+            found: kind_of(value),
+        };
+        let path = format!("{prefix}{name}");
+        (offset, InvalidEvent { path, problem })
+    };
+    let mut errors: Vec<(usize, InvalidEvent)> = items_error(form, items).into_iter().collect();
+    let threshold = options.threshold.and_then(|Member { offset, value }| {
+        let threshold = Threshold::parse(value.get());
+        if threshold.is_none() {
+            errors.push(wrong_kind(offset, "threshold", "a number", value));
+        }
+        threshold
+    });
     let include_indices = match options.include_indices {
         None => false,
         Some(Member { offset, value }) => match value.get() {
             "true" => true,
             "false" => false,
             _ => {
-                errors.push((
-                    offset,
-                    InvalidEvent {
-                        path: format!("{options_prefix}include_indices"),
-                        problem: Problem::WrongKind {
-                            expected: "a boolean",
-                            found: kind_of(value),
-                        },
-                    },
-                ));
+                errors.push(wrong_kind(offset, "include_indices", "a boolean", value));
                 false
             }
         },
     };
-    if let Some((_, error)) = errors.into_iter().min_by_key(|(offset, _)| *offset) {
-        return Err(error);
-    }
-    match items.value {
-        ItemsMember::Array(items) => Ok(Recognised::Event(Event {
-            form,
-            items,
+    match errors.into_iter().min_by_key(|(offset, _)| *offset) {
+        Some((_, error)) => Err(error),
+        None => Ok(ReadOptions {
             threshold,
             include_indices,
-        })),
-        // items_error reported it above.
-        ItemsMember::NotAnArray(_) => unreachable!("a non-array items member is an error"),
+        }),
     }
 }
 
