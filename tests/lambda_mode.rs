@@ -127,6 +127,11 @@ fn a_rejected_event_does_not_stop_the_process() {
 
     let ids = [&first.request_id, &error.request_id, &third.request_id];
     assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+    // Every answer, response or error, carries the Lambda-Runtime-Invocation-Id its invocation
+    // was handed out with, so that the Runtime API can refuse a late one.
+    for outcome in [&first, &error, &third] {
+        assert!(outcome.invocation_id_echoed, "{}", outcome.request_id);
+    }
     function.assert_alive();
     // Still serving: after its third answer the process asks for a fourth invocation.
     let waiting_since = Instant::now();

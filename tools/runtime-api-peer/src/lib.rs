@@ -138,6 +138,10 @@ pub struct Outcome {
     pub deadline_ms: u64,
     /// The `Lambda-Runtime-Trace-Id` the invocation was sent with.
     pub trace_id: String,
+    /// Whether the answer carried the `Lambda-Runtime-Invocation-Id` the invocation was sent
+    /// with, as the Runtime API asks so that it can refuse a late answer to an invocation it
+    /// timed out. (One that carries another id is a protocol problem.)
+    pub invocation_id_echoed: bool,
     /// When the invocation was queued.
     pub queued_at: Instant,
     /// When a `/next` request was answered with it (just before its bytes were written).
@@ -260,6 +264,7 @@ struct Queued {
 struct InFlight {
     deadline_ms: u64,
     trace_id: String,
+    invocation_id: String,
     queued_at: Instant,
     handed_out_at: Instant,
 }
@@ -796,6 +801,7 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
         InFlight {
             deadline_ms: invocation.deadline_ms,
             trace_id: invocation.trace_id.clone(),
+            invocation_id: invocation_id_of(&invocation.request_id),
             queued_at: invocation.queued_at,
             handed_out_at,
         },
@@ -803,6 +809,7 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
     state.max_in_flight = state.max_in_flight.max(state.in_flight.len());
     drop(state);
     let deadline = invocation.deadline_ms.to_string();
+    let invocation_id = invocation_id_of(&invocation.request_id);
     let headers = [
         ("Content-Type", "application/json"),
         (
@@ -815,6 +822,7 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
             shared.options.function_arn.as_str(),
         ),
         ("Lambda-Runtime-Trace-Id", invocation.trace_id.as_str()),
+        ("Lambda-Runtime-Invocation-Id", invocation_id.as_str()),
     ];
     let written = match fault {
         None => http::write_response(
@@ -863,6 +871,11 @@ fn serve_next(shared: &Shared, writer: &mut TcpStream, keep_alive: bool) -> io::
             Err(error)
         }
     }
+}
+
+/// The `Lambda-Runtime-Invocation-Id` an invocation is handed out with.
+fn invocation_id_of(request_id: &str) -> String {
+    format!("invocation-{request_id}")
 }
 
 /// Whether the client of an idle connection is still there: a closed socket reads as end of
@@ -930,6 +943,16 @@ fn route_post(shared: &Shared, request: &http::Request) -> (u16, Vec<u8>) {
         return (400, error_body("InvalidRequestID", &problem));
     };
     state.answered.insert(request_id.to_string());
+    let echoed = request.header("lambda-runtime-invocation-id");
+    if echoed.is_some_and(|id| id != in_flight.invocation_id) {
+        state.problems.push(format!(
+            "the answer for invocation {request_id} carries Lambda-Runtime-Invocation-Id {:?}, \
+             not the {:?} it was handed out with",
+            echoed.unwrap_or_default(),
+            in_flight.invocation_id
+        ));
+    }
+    let invocation_id_echoed = echoed == Some(in_flight.invocation_id.as_str());
     state.outcomes.insert(
         request_id.to_string(),
         Outcome {
@@ -939,6 +962,7 @@ fn route_post(shared: &Shared, request: &http::Request) -> (u16, Vec<u8>) {
             body: request.body.clone(),
             deadline_ms: in_flight.deadline_ms,
             trace_id: in_flight.trace_id,
+            invocation_id_echoed,
             queued_at: in_flight.queued_at,
             handed_out_at: in_flight.handed_out_at,
             answered_at,
