@@ -30,6 +30,7 @@ pub mod local;
 pub mod number;
 pub mod observability;
 pub mod sample;
+pub mod scan;
 
 pub use config::Config;
 pub use error::{ErrorObject, FunctionError, InvalidEvent};
