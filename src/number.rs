@@ -25,8 +25,14 @@ pub enum Frequency {
     /// A literal with a fraction or an exponent, rounded to the nearest double.
     Float(f64),
     /// An integer literal beyond `i64`: its text is `payload[start..start + len]`.
-    /// (`u32` offsets: a Lambda payload is at most 6 MB, a local event far below 4 GiB.)
-    Big { start: u32, len: u32 },
+    /// (`u32` offsets: a Lambda payload is at most 6 MB, a local event far below 4 GiB.) Its
+    /// sign alone settles the comparison with any threshold inside the `i64` range, without
+    /// reading the payload again.
+    Big {
+        start: u32,
+        len: u32,
+        negative: bool,
+    },
     /// A literal with a fraction or an exponent whose nearest double was not worked out when
     /// it was read, because its digits are more than a double's fast conversion takes exactly.
     /// `value` lies within a relative [`NEAR_MARGIN`] of that double, which settles the
@@ -34,6 +40,9 @@ pub enum Frequency {
     /// literal again from `payload[start..]` and converts it exactly.
     Near { value: f64, start: u32 },
 }
+
+// Sixteen bytes per item, as the type's comment says.
+const _: () = assert!(std::mem::size_of::<Frequency>() == 16);
 
 /// How far a [`Frequency::Near`] value may lie from the literal's nearest double, relative to
 /// the value. The value is the literal's first 19 significant digits (the rest dropped: a
@@ -189,6 +198,7 @@ impl Frequency {
                 // Payload offsets fit in u32: see the variant's comment.
                 start: offset as u32,
                 len: literal.len() as u32,
+                negative,
             };
         }
         let signed = |value: f64| if negative { -value } else { value };
@@ -388,16 +398,16 @@ impl Threshold {
         &self.literal
     }
 
-    /// Whether `frequency > threshold`, exactly. `payload` holds the digits of big integers.
-    #[inline]
+    /// Whether `frequency > threshold`, exactly. `payload` holds the literals of big
+    /// integers and of [`Frequency::Near`] values, read again only when they must be.
+    ///
+    /// Small enough to be inlined into the counting loop: the rare cases are out of line.
+    #[inline(always)]
     pub fn is_exceeded_by(&self, frequency: &Frequency, payload: &[u8]) -> bool {
         match *frequency {
-            Frequency::Int(value) => match &self.integer_cut {
-                IntegerCut::Small(cut) => value > *cut,
-                IntegerCut::BelowAll => true,
-                IntegerCut::AboveAll => false,
-                // A big cut lies outside the i64 range.
-                IntegerCut::Big(cut) => cut.negative,
+            Frequency::Int(value) => match self.integer_cut {
+                IntegerCut::Small(cut) => value > cut,
+                _ => self.int_beyond_small_cut(),
             },
             Frequency::Float(value) => self.double_cut.is_exceeded_by(value),
             Frequency::Near { value, start } => {
@@ -408,12 +418,46 @@ impl Threshold {
                 } else if value + margin < cut {
                     false
                 } else {
-                    // As close to the cut as the value's error: the literal decides.
-                    let exact = parse_double_bytes(literal_at(payload, start as usize));
-                    self.double_cut.is_exceeded_by(exact)
+                    self.near_at_cut(payload, start)
                 }
             }
-            Frequency::Big { start, len } => {
+            Frequency::Big {
+                start,
+                len,
+                negative,
+            } => self.big_is_above(payload, start, len, negative),
+        }
+    }
+
+    /// An `i64` against an integer cut that is not itself an `i64`.
+    #[cold]
+    fn int_beyond_small_cut(&self) -> bool {
+        match &self.integer_cut {
+            IntegerCut::BelowAll => true,
+            IntegerCut::AboveAll => false,
+            // A big cut lies outside the i64 range.
+            IntegerCut::Big(cut) => cut.negative,
+            IntegerCut::Small(_) => unreachable!("handled inline"),
+        }
+    }
+
+    /// A [`Frequency::Near`] value as close to the cut as its error: the literal decides.
+    #[cold]
+    fn near_at_cut(&self, payload: &[u8], start: u32) -> bool {
+        let exact = parse_double_bytes(literal_at(payload, start as usize));
+        self.double_cut.is_exceeded_by(exact)
+    }
+
+    /// A big integer literal (beyond `i64`) at `payload[start..start + len]`.
+    #[cold]
+    fn big_is_above(&self, payload: &[u8], start: u32, len: u32, negative: bool) -> bool {
+        match &self.integer_cut {
+            IntegerCut::BelowAll => true,
+            IntegerCut::AboveAll => false,
+            // A big literal lies outside the i64 range: its sign decides, without reading the
+            // payload again.
+            IntegerCut::Small(_) => !negative,
+            IntegerCut::Big(cut) => {
                 let (start, len) = (start as usize, len as usize);
                 // The span was taken from this payload by the item parser, and the literal is
                 // ASCII digits and a sign; a mismatch would be a bug, answered as "not above".
@@ -424,13 +468,7 @@ impl Threshold {
                     debug_assert!(false, "big integer span outside the payload");
                     return false;
                 };
-                match &self.integer_cut {
-                    IntegerCut::BelowAll => true,
-                    IntegerCut::AboveAll => false,
-                    // A big literal lies outside the i64 range: its sign decides.
-                    IntegerCut::Small(_) => !literal.starts_with('-'),
-                    IntegerCut::Big(cut) => cut.cmp_literal(literal) == Ordering::Greater,
-                }
+                cut.cmp_literal(literal) == Ordering::Greater
             }
         }
     }
