@@ -281,20 +281,18 @@ impl ItemScanner {
         }
         // The one name that matters is compared whole, quote included; any other name is
         // only scanned to its end.
-        let mut name_unchecked = false;
         let (is_frequency, name_end) = if is_frequency_name(p, name + 1) {
             (true, name + FREQUENCY_NAME.len())
         } else {
-            (false, plain_name_end(p, name + 1, &mut name_unchecked)?)
+            (false, plain_name_end(p, name + 1)?)
         };
-        self.utf8_unchecked |= name_unchecked;
         let colon = skip_ws(p, name_end + 1);
         if *p.get(colon)? != b':' {
             return None;
         }
         let value = skip_ws(p, colon + 1);
-        // Only a name proven UTF-8 is remembered: a match must prove everything a read does.
-        if value - at <= MemberLead::MAX_LEN && member < LEARNED_MEMBERS && !name_unchecked {
+        // The name is proven UTF-8, so a match proves everything this read did.
+        if value - at <= MemberLead::MAX_LEN && member < LEARNED_MEMBERS {
             self.leads[member] = MemberLead::new(&p[at..value], is_frequency);
         }
         Some(Lead::Member {
@@ -402,16 +400,14 @@ fn skip_ws(p: &[u8], mut i: usize) -> usize {
 }
 
 /// The offset of the closing quote of a member name whose content starts at `start`, or `None`
-/// if the name has an escape or a control character (or does not end): serde_json decodes
-/// such names. A name that is not UTF-8 sets `unchecked`, for the caller's check to report it.
+/// if the name has an escape or a control character, is not UTF-8, or does not end: serde_json
+/// decodes such names, and words their errors, whatever the scanner has learned before (so
+/// that the answer never depends on where a part began).
 #[inline(always)]
-fn plain_name_end(p: &[u8], start: usize, unchecked: &mut bool) -> Option<usize> {
+fn plain_name_end(p: &[u8], start: usize) -> Option<usize> {
     let stop = scan::string_stop(p, start);
     let close = stop.at.filter(|&at| p[at] == b'"')?;
-    if stop.non_ascii && std::str::from_utf8(&p[start..close]).is_err() {
-        *unchecked = true;
-    }
-    Some(close)
+    (!stop.non_ascii || std::str::from_utf8(&p[start..close]).is_ok()).then_some(close)
 }
 
 /// The offset of the closing quote of a string value whose content starts at `start`, and
@@ -1180,6 +1176,28 @@ mod flat_scan_tests {
         let deep = |n: usize| format!("{}{} ", "[".repeat(n), "]".repeat(n));
         assert!(nested_end(deep(10).as_bytes(), 0, json::MAX_DEPTH - 9).is_some());
         assert!(nested_end(deep(10).as_bytes(), 0, json::MAX_DEPTH - 8).is_none());
+    }
+
+    /// A member name that is not UTF-8 sends the item to serde_json whatever the scanner
+    /// learned from the items before it, so that the error (serde_json's, at the item's path)
+    /// does not depend on where a part of the array began.
+    #[test]
+    fn a_name_that_is_not_utf8_is_read_by_serde_json_however_the_scan_began() {
+        let payload = b"[{\"a\":1,\"b\":2}, {\"\xff\":1,\"b\":\t2}]";
+        let second = 16;
+        assert_eq!(payload[second], b'{');
+        let expected = parse_item_with_serde(payload, second);
+        assert!(expected.is_err(), "{expected:?}");
+        let mut learned = ItemScanner::default();
+        let (_, end) = learned
+            .parse_item(payload, 1, 1)
+            .expect("the first item is JSON");
+        assert_eq!(end, second - 2);
+        assert_eq!(learned.parse_item(payload, second, 1), expected);
+        assert_eq!(
+            ItemScanner::default().parse_item(payload, second, 1),
+            expected
+        );
     }
 
     /// Where the fast scanner accepts an item, serde_json must accept it with the same result.
