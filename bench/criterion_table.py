@@ -1,6 +1,7 @@
 """Prints the in-process results that `cargo bench --bench process` left in target/criterion as
 Markdown tables: time per event, GB/s and items/s at each width, the speedup over width 1, and
-the crossover group (inline against the pool hand-off).
+the crossover group (inline against the pool hand-off), and the shapes group (each shape of
+event at widths 1 and 2, in GB/s).
 
     python3 bench/criterion_table.py [target/criterion]
 
@@ -25,6 +26,11 @@ def load(root):
             "bytes": (meta.get("throughput") or {}).get("Bytes"),
         }
     return results
+
+
+# The order of sample::Shape::ALL.
+SHAPE_ORDER = ["flat", "pretty", "wide", "non-ascii", "unicode-escapes", "escapes", "double",
+               "exponent", "long-integer", "batch", "threshold-after"]
 
 
 def fmt_time(ns):
@@ -72,7 +78,24 @@ def main():
                 print(f"| {size:,} B | {fmt_time(c['inline']['ns'])} | {fmt_time(c['pool']['ns'])} | "
                       f"{c['pool']['ns'] / c['inline']['ns']:.2f} |")
         print()
-    if not process and not crossover:
+    shapes = {}
+    for (group, function, value), r in results.items():
+        m = re.fullmatch(r"shapes/(.+)", group)
+        if m and function == "width":
+            shapes.setdefault(m.group(1), {})[int(value)] = r
+    if shapes:
+        print("| shape | event | width 1 GB/s | width 2 GB/s | width 2 / width 1 |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        gbps = lambda r: r["bytes"] / r["ns"]
+        for name in sorted(shapes, key=lambda n: (SHAPE_ORDER.index(n) if n in SHAPE_ORDER else 99, n)):
+            widths = shapes[name]
+            one, two = widths.get(1), widths.get(2)
+            size = (one or two)["bytes"] / 1e6
+            cells = [f"{gbps(r):.2f}" if r else "–" for r in (one, two)]
+            ratio = f"{one['ns'] / two['ns']:.2f}×" if one and two else "–"
+            print(f"| {name} | {size:.2f} MB | {cells[0]} | {cells[1]} | {ratio} |")
+        print()
+    if not process and not crossover and not shapes:
         print(f"no criterion results of the process bench under {root}", file=sys.stderr)
         return 1
     return 0

@@ -1,13 +1,15 @@
 //! In-process benchmark: a payload's processing from bytes to response, at several widths.
 //!
 //! `cargo bench --bench process` (all sizes), `cargo bench --bench process -- 100000`
-//! (one size), `cargo bench --bench process -- crossover` (where the pool starts to pay).
+//! (one size), `cargo bench --bench process -- crossover` (where the pool starts to pay),
+//! `cargo bench --bench process -- shapes/` (each shape of event at widths 1 and 2).
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use frequency_fanout::evaluate;
 use frequency_fanout::number::Threshold;
-use frequency_fanout::{evaluate, sample};
+use frequency_fanout::sample::{self, Shape};
 
 fn widths() -> Vec<usize> {
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -89,5 +91,44 @@ fn crossover(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, process, crossover);
+/// Each shape of event users send (`sample::Shape`), about 5 MB, at widths 1 and 2.
+fn shapes(c: &mut Criterion) {
+    let threshold = Threshold::parse("10").expect("10 is a number");
+    let bytes = if std::env::var_os("FANOUT_BENCH_TINY").is_some() {
+        20_000
+    } else {
+        5_000_000
+    };
+    let pools: Vec<(usize, rayon::ThreadPool)> = [1, 2]
+        .into_iter()
+        .map(|width| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(width)
+                .build()
+                .expect("pool");
+            (width, pool)
+        })
+        .collect();
+    for shape in Shape::ALL {
+        let payload = shape.event(bytes);
+        let mut group = c.benchmark_group(format!("shapes/{}", shape.name()));
+        group
+            .throughput(Throughput::Bytes(payload.len() as u64))
+            .sample_size(30)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        for (width, pool) in &pools {
+            let width = *width;
+            group.bench_with_input(BenchmarkId::new("width", width), &payload, |b, payload| {
+                b.iter(|| {
+                    pool.install(|| evaluate(payload, width, &threshold, width))
+                        .expect("valid event")
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, process, crossover, shapes);
 criterion_main!(benches);

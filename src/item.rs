@@ -14,7 +14,8 @@ use serde_json::value::RawValue;
 
 use crate::error::{JsonKind, Problem};
 use crate::json::{self, Malformed};
-use crate::number::Frequency;
+use crate::number::{Decimal, Frequency};
+use crate::scan;
 
 /// Why a well-formed item is rejected; the path is `<items>[i]` or `<items>[i].frequency`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,13 +146,14 @@ impl ItemScanner {
         }
     }
 
-    /// Reads an item that is an object whose member names are plain strings (no escapes) and
-    /// whose values are plain strings, numbers, `true`, `false` or `null`; nested objects and
-    /// arrays, and strings with escapes, are skipped by serde_json. Returns `None` at the first
-    /// byte outside that shape, including every syntax error, so that serde_json reads the item
-    /// instead: this scanner only ever accepts what serde_json accepts, with the same result.
-    /// It proves the UTF-8 of every byte it reads itself, and sets `utf8_unchecked` when it
-    /// hands a value to serde_json, which skips strings without checking them.
+    /// Reads an item that is an object whose member names are plain strings (no escapes), in
+    /// a few steps: each member's lead (matched against the one remembered for its position,
+    /// else read in full), then its value (the `frequency` number converted, any other value
+    /// only skipped), and the item's result from what the members held. Returns `None` at the
+    /// first byte outside that shape, including every syntax error, so that serde_json reads
+    /// the item instead: this scanner only ever accepts what serde_json accepts, with the same
+    /// result. It proves the UTF-8 of what it reads, or sets `utf8_unchecked` for the caller's
+    /// check to do it (strings that are not ASCII, values handed to serde_json).
     #[inline]
     fn scan_flat_item(
         &mut self,
@@ -162,78 +164,96 @@ impl ItemScanner {
         if *p.get(pos)? != b'{' {
             return None;
         }
-        let mut frequency: Option<Result<Frequency, ItemFault>> = None;
-        let mut duplicate = false;
+        let mut found = FrequencyMember::default();
         // Where the next member's lead starts: the `{`, then the end of each value.
-        let mut i = pos;
-        let mut member = 0;
-        let close = loop {
-            let remembered = self.leads.get(member).and_then(|lead| {
-                let value = lead.matches(p, i)?;
-                Some((lead.is_frequency, value))
-            });
-            let (is_frequency, value) = match remembered {
-                Some(found) => found,
-                None => match self.read_lead(p, i, member)? {
-                    Lead::Member {
-                        is_frequency,
-                        value,
-                    } => (is_frequency, value),
-                    Lead::Close(close) => break close,
-                },
+        let mut at = pos;
+        for member in 0.. {
+            let (is_frequency, value) = match self.member_lead(p, at, member)? {
+                Lead::Member {
+                    is_frequency,
+                    value,
+                } => (is_frequency, value),
+                Lead::Close(close) => return Some((found.result(), close + 1)),
             };
-            let first = *p.get(value)?;
-            let value_end = match first {
-                b'"' => match plain_string_end(p, value + 1, &mut self.utf8_unchecked) {
-                    Some(close) => close + 1,
-                    None => {
-                        self.utf8_unchecked = true;
-                        skip_with_serde(p, value)?
-                    }
-                },
-                b'-' | b'0'..=b'9' => {
-                    let (end, integer) = scan_number(p, value)?;
-                    if is_frequency && frequency.is_none() {
-                        frequency = Some(Ok(match integer {
-                            Some(integer) => Frequency::Int(integer),
-                            None => frequency_of(&p[value..end], value)?,
-                        }));
-                        i = end;
-                        member += 1;
-                        continue;
-                    }
-                    end
-                }
-                b't' => literal_end(p, value, b"true")?,
-                b'f' => literal_end(p, value, b"false")?,
-                b'n' => literal_end(p, value, b"null")?,
-                b'{' | b'[' => {
-                    // Nested too deep: serde_json's fallback reports it.
-                    self.utf8_unchecked = true;
-                    let end = skip_with_serde(p, value)?;
-                    json::check_depth(p, value, end, depth + 1).ok()?;
-                    end
-                }
-                _ => return None,
+            at = if is_frequency {
+                self.frequency_value(p, value, depth, &mut found)?
+            } else {
+                self.value_end(p, value, depth)?
             };
-            if is_frequency {
-                if frequency.is_some() {
-                    duplicate = true;
-                } else {
-                    frequency = Some(Err(ItemFault::FrequencyNotANumber(
-                        JsonKind::of_first_byte(first),
-                    )));
-                }
+        }
+        unreachable!("an item has fewer than usize::MAX members")
+    }
+
+    /// The lead of member `member` at `at`: the one remembered for that position when the
+    /// bytes match it, else read in full (and remembered).
+    #[inline(always)]
+    fn member_lead(&mut self, p: &[u8], at: usize, member: usize) -> Option<Lead> {
+        if let Some(lead) = self.leads.get(member) {
+            if let Some(value) = lead.matches(p, at) {
+                return Some(Lead::Member {
+                    is_frequency: lead.is_frequency,
+                    value,
+                });
             }
-            i = value_end;
-            member += 1;
-        };
-        let result = match frequency {
-            _ if duplicate => Err(ItemFault::DuplicateFrequency),
-            None => Err(ItemFault::MissingFrequency),
-            Some(found) => found,
-        };
-        Some((result, close + 1))
+        }
+        self.read_lead(p, at, member)
+    }
+
+    /// Reads the value of a `frequency` member at `value` into `found`; returns its end.
+    #[inline(always)]
+    fn frequency_value(
+        &mut self,
+        p: &[u8],
+        value: usize,
+        depth: usize,
+        found: &mut FrequencyMember,
+    ) -> Option<usize> {
+        let first = *p.get(value)?;
+        if let b'-' | b'0'..=b'9' = first {
+            let (end, decimal) = scan_number(p, value)?;
+            found.number(Frequency::from_decimal(decimal, &p[value..end], value));
+            Some(end)
+        } else {
+            let end = self.value_end(p, value, depth)?;
+            found.not_a_number(JsonKind::of_first_byte(first));
+            Some(end)
+        }
+    }
+
+    /// The end of the value at `value`, skipped: strings (escapes included), numbers,
+    /// literals, and nested arrays and objects of them. `None` where serde_json must read it.
+    #[inline(always)]
+    fn value_end(&mut self, p: &[u8], value: usize, depth: usize) -> Option<usize> {
+        match *p.get(value)? {
+            b'"' => {
+                let (close, non_ascii) = string_end(p, value + 1)?;
+                self.utf8_unchecked |= non_ascii;
+                Some(close + 1)
+            }
+            b'-' | b'0'..=b'9' => scan_number(p, value).map(|(end, _)| end),
+            b't' => literal_end(p, value, b"true"),
+            b'f' => literal_end(p, value, b"false"),
+            b'n' => literal_end(p, value, b"null"),
+            b'{' | b'[' => self.nested_end(p, value, depth),
+            _ => None,
+        }
+    }
+
+    /// The end of the array or object at `start`, a member's value in an item nested `depth`
+    /// deep: read here when it holds only what [`ItemScanner::value_end`] reads, else skipped
+    /// by serde_json, whose error then words what is wrong (and nesting beyond
+    /// [`json::MAX_DEPTH`] is left to the caller's fallback).
+    #[cold]
+    fn nested_end(&mut self, p: &[u8], start: usize, depth: usize) -> Option<usize> {
+        // The item is level `depth + 1`; this value opens the next.
+        if let Some((end, non_ascii)) = nested_end(p, start, depth + 2) {
+            self.utf8_unchecked |= non_ascii;
+            return Some(end);
+        }
+        self.utf8_unchecked = true;
+        let end = skip_with_serde(p, start)?;
+        json::check_depth(p, start, end, depth + 1).ok()?;
+        Some(end)
     }
 
     /// Reads the lead of member `member` at `at` (the item's `{` for the first member, else the
@@ -261,20 +281,18 @@ impl ItemScanner {
         }
         // The one name that matters is compared whole, quote included; any other name is
         // only scanned to its end.
-        let mut name_unchecked = false;
         let (is_frequency, name_end) = if is_frequency_name(p, name + 1) {
             (true, name + FREQUENCY_NAME.len())
         } else {
-            (false, plain_string_end(p, name + 1, &mut name_unchecked)?)
+            (false, plain_name_end(p, name + 1)?)
         };
-        self.utf8_unchecked |= name_unchecked;
         let colon = skip_ws(p, name_end + 1);
         if *p.get(colon)? != b':' {
             return None;
         }
         let value = skip_ws(p, colon + 1);
-        // Only a name proven UTF-8 is remembered: a match must prove everything a read does.
-        if value - at <= MemberLead::MAX_LEN && member < LEARNED_MEMBERS && !name_unchecked {
+        // The name is proven UTF-8, so a match proves everything this read did.
+        if value - at <= MemberLead::MAX_LEN && member < LEARNED_MEMBERS {
             self.leads[member] = MemberLead::new(&p[at..value], is_frequency);
         }
         Some(Lead::Member {
@@ -290,6 +308,44 @@ enum Lead {
     Member { is_frequency: bool, value: usize },
     /// The item's closing `}`, at this offset.
     Close(usize),
+}
+
+/// What an item's `frequency` members held, as [`ItemScanner::scan_flat_item`] reads them.
+#[derive(Default)]
+struct FrequencyMember {
+    first: Option<Result<Frequency, ItemFault>>,
+    repeated: bool,
+}
+
+impl FrequencyMember {
+    #[inline(always)]
+    fn number(&mut self, frequency: Frequency) {
+        self.record(Ok(frequency));
+    }
+
+    #[inline(always)]
+    fn not_a_number(&mut self, found: JsonKind) {
+        self.record(Err(ItemFault::FrequencyNotANumber(found)));
+    }
+
+    #[inline(always)]
+    fn record(&mut self, value: Result<Frequency, ItemFault>) {
+        if self.first.is_some() {
+            self.repeated = true;
+        } else {
+            self.first = Some(value);
+        }
+    }
+
+    /// The item's frequency, or why it has none.
+    #[inline(always)]
+    fn result(self) -> Result<Frequency, ItemFault> {
+        match self.first {
+            _ if self.repeated => Err(ItemFault::DuplicateFrequency),
+            None => Err(ItemFault::MissingFrequency),
+            Some(found) => found,
+        }
+    }
 }
 
 /// The item parsed by serde_json: the reference for [`ItemScanner::scan_flat_item`] and its
@@ -335,15 +391,6 @@ pub fn parse_item_with_serde(
     Ok((frequency, end))
 }
 
-/// The text of a number literal as a [`Frequency`]; `None` if it is not a number after all
-/// (never, for text [`scan_number`] accepted).
-#[inline]
-fn frequency_of(text: &[u8], offset: usize) -> Option<Frequency> {
-    std::str::from_utf8(text)
-        .ok()
-        .map(|literal| Frequency::from_literal(literal, offset))
-}
-
 #[inline(always)]
 fn skip_ws(p: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = p.get(i) {
@@ -352,63 +399,140 @@ fn skip_ws(p: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The offset of the closing quote of a string whose content starts at `start`, or `None`
-/// if the string has an escape or a control character (or does not end). Eight bytes at a
-/// time: the first byte that is `"`, `\\`, below 0x20 or not ASCII ends the scan. A string
-/// that is not UTF-8 sets `utf8_unchecked`, for the caller's check to report the byte.
+/// The offset of the closing quote of a member name whose content starts at `start`, or `None`
+/// if the name has an escape or a control character, is not UTF-8, or does not end: serde_json
+/// decodes such names, and words their errors, whatever the scanner has learned before (so
+/// that the answer never depends on where a part began).
 #[inline(always)]
-fn plain_string_end(p: &[u8], start: usize, utf8_unchecked: &mut bool) -> Option<usize> {
-    let mut i = start;
-    while let Some(chunk) = p.get(i..i + 8) {
-        // A slice of length 8 always converts.
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        // Each term flags its first matching byte exactly (later flags may be false, which
-        // the lowest set bit never reads); `word` itself flags the bytes that are not ASCII.
-        let stops = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word)
-            | word;
-        let stops = stops & HIGHS;
-        if stops != 0 {
-            let at = i + (stops.trailing_zeros() / 8) as usize;
-            return match p[at] {
-                b'"' => Some(at),
-                b'\\' | 0..=0x1f => None,
-                _ => non_ascii_string_end(p, at, utf8_unchecked),
-            };
-        }
-        i += 8;
-    }
-    while let Some(&b) = p.get(i) {
-        match b {
-            b'"' => return Some(i),
-            b'\\' | 0..=0x1f => return None,
-            0x80.. => return non_ascii_string_end(p, i, utf8_unchecked),
-            _ => i += 1,
-        }
-    }
-    None
+fn plain_name_end(p: &[u8], start: usize) -> Option<usize> {
+    let stop = scan::string_stop(p, start);
+    let close = stop.at.filter(|&at| p[at] == b'"')?;
+    (!stop.non_ascii || std::str::from_utf8(&p[start..close]).is_ok()).then_some(close)
 }
 
-/// [`plain_string_end`] from the first byte that is not ASCII: the end found a byte at a time,
-/// then the bytes from `from` to it checked as UTF-8 (a byte of a multi-byte character is
-/// never a quote or a backslash, so the end is found the same way either way).
-#[cold]
-fn non_ascii_string_end(p: &[u8], from: usize, utf8_unchecked: &mut bool) -> Option<usize> {
-    let mut i = from;
+/// The offset of the closing quote of a string value whose content starts at `start`, and
+/// whether it holds bytes that are not ASCII (their UTF-8 is then the caller's to check).
+/// Escapes are read as serde_json reads them in the values it skips: `\"`, `\\`, `\/`, `\b`,
+/// `\f`, `\n`, `\r`, `\t`, or `\u` and four hex digits, whatever code unit they make. `None`
+/// for a control character, any other escape, or a string that does not end.
+#[inline(always)]
+fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut stop = scan::string_stop(p, start);
+    let mut non_ascii = stop.non_ascii;
     loop {
-        match *p.get(i)? {
-            b'"' => break,
-            b'\\' | 0..=0x1f => return None,
-            _ => i += 1,
+        let at = stop.at?;
+        match p[at] {
+            b'"' => return Some((at, non_ascii)),
+            b'\\' => {
+                stop = scan::string_stop(p, escape_end(p, at)?);
+                non_ascii |= stop.non_ascii;
+            }
+            _ => return None,
         }
     }
-    if std::str::from_utf8(&p[from..i]).is_err() {
-        *utf8_unchecked = true;
+}
+
+/// The end of the escape whose backslash is at `at`.
+#[inline(always)]
+fn escape_end(p: &[u8], at: usize) -> Option<usize> {
+    match *p.get(at + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 2),
+        b'u' => p
+            .get(at + 2..at + 6)?
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+            .then_some(at + 6),
+        _ => None,
     }
-    Some(i)
+}
+
+/// The end of the array or object at `start`, which opens nesting level `level` (the item
+/// being `level - 1`), with whether it holds bytes that are not ASCII; `None` for anything
+/// [`ItemScanner::value_end`] would not read, a syntax error, or nesting beyond
+/// [`json::MAX_DEPTH`]. One pass, no recursion: `objects` has a bit per open level, set for
+/// an object.
+fn nested_end(p: &[u8], start: usize, level: usize) -> Option<(usize, bool)> {
+    // Levels beyond 128 are beyond MAX_DEPTH, so a u128 holds every open level's bit.
+    const _: () = assert!(json::MAX_DEPTH < 128);
+    let mut objects: u128 = 0;
+    let mut open = 0usize;
+    let mut non_ascii = false;
+    let mut i = start;
+    loop {
+        // `i` is at a value.
+        let after_value = match *p.get(i)? {
+            open_byte @ (b'{' | b'[') => {
+                if level + open > json::MAX_DEPTH {
+                    return None;
+                }
+                let is_object = open_byte == b'{';
+                objects = (objects << 1) | u128::from(is_object);
+                open += 1;
+                let inner = skip_ws(p, i + 1);
+                if p.get(inner) == Some(if is_object { &b'}' } else { &b']' }) {
+                    objects >>= 1;
+                    open -= 1;
+                    inner + 1
+                } else {
+                    i = if is_object {
+                        nested_member_value(p, inner, &mut non_ascii)?
+                    } else {
+                        inner
+                    };
+                    continue;
+                }
+            }
+            b'"' => {
+                let (close, text) = string_end(p, i + 1)?;
+                non_ascii |= text;
+                close + 1
+            }
+            b'-' | b'0'..=b'9' => scan_number(p, i)?.0,
+            b't' => literal_end(p, i, b"true")?,
+            b'f' => literal_end(p, i, b"false")?,
+            b'n' => literal_end(p, i, b"null")?,
+            _ => return None,
+        };
+        // After a value: a separator and the next value, or the ends of levels.
+        i = after_value;
+        loop {
+            if open == 0 {
+                return Some((i, non_ascii));
+            }
+            let is_object = objects & 1 == 1;
+            let next = skip_ws(p, i);
+            match *p.get(next)? {
+                b',' => {
+                    let value = skip_ws(p, next + 1);
+                    i = if is_object {
+                        nested_member_value(p, value, &mut non_ascii)?
+                    } else {
+                        value
+                    };
+                    break;
+                }
+                b'}' if is_object => {}
+                b']' if !is_object => {}
+                _ => return None,
+            }
+            objects >>= 1;
+            open -= 1;
+            i = next + 1;
+        }
+    }
+}
+
+/// From a member's name at `name` in a nested object (any string), past its colon: the offset
+/// of its value.
+#[inline(always)]
+fn nested_member_value(p: &[u8], name: usize, non_ascii: &mut bool) -> Option<usize> {
+    if *p.get(name)? != b'"' {
+        return None;
+    }
+    let (close, text) = string_end(p, name + 1)?;
+    *non_ascii |= text;
+    let colon = skip_ws(p, close + 1);
+    (*p.get(colon)? == b':').then(|| skip_ws(p, colon + 1))
 }
 
 /// `frequency` and the quote that closes it: a member name that is exactly `frequency`.
@@ -424,36 +548,43 @@ const ONES: u64 = u64::MAX / 255;
 const HIGHS: u64 = ONES << 7;
 
 /// Scans the JSON number at `start` (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
-/// and returns its end, with its value when it is an integer of at most 18 digits (which
-/// always fits an `i64`). `None` when the text is not a number there.
+/// and returns its end and its digits. `None` when the text is not a number there.
 ///
 /// Integers of one to seven digits followed by at least one more byte, the usual case, are
-/// read eight bytes at a time without a branch per digit; anything else takes the byte loop.
+/// read from one eight-byte word without a branch per digit; any other number eight digits
+/// at a time ([`scan_long_number`]).
 #[inline(always)]
-fn scan_number(p: &[u8], start: usize) -> Option<(usize, Option<i64>)> {
+fn scan_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
     let negative = p.get(start) == Some(&b'-');
     let digits_start = start + usize::from(negative);
     if let Some(chunk) = p.get(digits_start..digits_start + 8) {
         // A slice of length 8 always converts.
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        // Each byte's distance from `0`: a digit exactly when below 10.
-        let values = word ^ (ONES * u64::from(b'0'));
-        // High bit of each byte: set when the byte is not a digit (its value is 128 or more,
-        // or its low seven bits are 10 or more; the sum cannot carry between bytes).
-        let not_digits = ((values & !HIGHS).wrapping_add(ONES * (0x80 - 10)) | values) & HIGHS;
-        let len = (not_digits.trailing_zeros() / 8) as usize;
+        let (len, values) = leading_digits(word);
         // One to seven digits, no leading zero, and neither a fraction nor an exponent next.
+        // The byte after the digits, taken from the word rather than loaded again.
+        let next = (word >> (8 * (len & 7))) as u8;
         if (1..8).contains(&len)
             && (len == 1 || chunk[0] != b'0')
-            && !matches!(chunk[len], b'.' | b'e' | b'E')
+            && !matches!(next, b'.' | b'e' | b'E')
         {
             // The digits moved to the word's high bytes; the zeros below are leading zeros.
-            let magnitude = eight_digits(values << (8 * (8 - len))) as i64;
-            let value = if negative { -magnitude } else { magnitude };
-            return Some((digits_start + len, Some(value)));
+            let magnitude = eight_digits(values << (8 * (8 - len)));
+            return Some((digits_start + len, Decimal::integer(negative, magnitude)));
         }
     }
-    scan_number_bytewise(p, start)
+    scan_long_number(p, start)
+}
+
+/// How many of a word's bytes, from the lowest, are digits, and each byte's distance from `0`.
+#[inline(always)]
+fn leading_digits(word: u64) -> (usize, u64) {
+    // Each byte's distance from `0`: a digit exactly when below 10.
+    let values = word ^ (ONES * u64::from(b'0'));
+    // High bit of each byte: set when the byte is not a digit (its value is 128 or more,
+    // or its low seven bits are 10 or more; the sum cannot carry between bytes).
+    let not_digits = ((values & !HIGHS).wrapping_add(ONES * (0x80 - 10)) | values) & HIGHS;
+    ((not_digits.trailing_zeros() / 8) as usize, values)
 }
 
 /// The number written by eight digit values, one per byte, the first in the lowest byte
@@ -470,57 +601,92 @@ fn eight_digits(values: u64) -> u64 {
         >> 32
 }
 
-/// [`scan_number`] one byte at a time, for every number its fast path does not take.
-fn scan_number_bytewise(p: &[u8], start: usize) -> Option<(usize, Option<i64>)> {
-    let digit = |i: usize| p.get(i).filter(|b| b.is_ascii_digit()).map(|b| b - b'0');
-    let mut i = start;
-    let negative = p[i] == b'-';
-    if negative {
-        i += 1;
+/// [`scan_number`] for any number: the integer part, the fraction and the exponent, their
+/// digits eight at a time.
+#[inline]
+fn scan_long_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
+    let mut decimal = Decimal {
+        negative: p.get(start) == Some(&b'-'),
+        integer: true,
+        ..Decimal::default()
+    };
+    let mut i = start + usize::from(decimal.negative);
+    match *p.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = read_digits(p, i, &mut decimal, false),
+        _ => return None,
     }
-    let int_start = i;
-    let mut value: u64 = 0;
-    match digit(i)? {
-        0 => i += 1,
-        _ => {
-            while let Some(d) = digit(i) {
-                value = value.wrapping_mul(10).wrapping_add(u64::from(d));
-                i += 1;
-            }
-        }
-    }
-    let int_digits = i - int_start;
-    let mut integer = true;
     if p.get(i) == Some(&b'.') {
-        integer = false;
-        i += 1;
-        digit(i)?;
-        while digit(i).is_some() {
-            i += 1;
+        decimal.integer = false;
+        let fraction = i + 1;
+        i = read_digits(p, fraction, &mut decimal, true);
+        if i == fraction {
+            return None;
         }
     }
     if let Some(b'e' | b'E') = p.get(i) {
-        integer = false;
+        decimal.integer = false;
         i += 1;
+        let negative = p.get(i) == Some(&b'-');
         if let Some(b'+' | b'-') = p.get(i) {
             i += 1;
         }
-        digit(i)?;
-        while digit(i).is_some() {
+        let digits = i;
+        let mut exponent: i64 = 0;
+        while let Some(&b @ b'0'..=b'9') = p.get(i) {
+            exponent = (exponent * 10 + i64::from(b - b'0')).min(Decimal::EXPONENT_LIMIT);
             i += 1;
         }
-    }
-    let value = (integer && int_digits <= 18).then(|| {
-        // At most 18 digits: below 10^18 < 2^63, so neither the sum nor the sign overflows.
-        let value = value as i64;
-        if negative {
-            -value
-        } else {
-            value
+        if i == digits {
+            return None;
         }
-    });
-    Some((i, value))
+        decimal.add_exponent(if negative { -exponent } else { exponent });
+    }
+    Some((i, decimal))
 }
+
+/// Reads the digits at `i` into `decimal` (of its integer part, or of its fraction), eight
+/// at a time while the mantissa has room for eight more; returns the end of the digits.
+#[inline(always)]
+fn read_digits(p: &[u8], mut i: usize, decimal: &mut Decimal, in_fraction: bool) -> usize {
+    // Room for eight more digits: the mantissa stays below 10^19.
+    const ROOM_FOR_EIGHT: u64 = 10u64.pow(11);
+    while decimal.mantissa < ROOM_FOR_EIGHT {
+        let Some(chunk) = p.get(i..i + 8) else { break };
+        // A slice of length 8 always converts.
+        let (len, values) = leading_digits(u64::from_le_bytes(chunk.try_into().expect("8")));
+        if len == 0 {
+            return i;
+        }
+        decimal.mantissa =
+            decimal.mantissa * POWERS_OF_TEN[len] + eight_digits(values << (8 * (8 - len)));
+        if in_fraction {
+            decimal.exponent -= len as i64;
+        }
+        i += len;
+        if len < 8 {
+            return i;
+        }
+    }
+    while let Some(&b @ b'0'..=b'9') = p.get(i) {
+        decimal.push_digit(b - b'0', in_fraction);
+        i += 1;
+    }
+    i
+}
+
+/// 10^0 to 10^8.
+const POWERS_OF_TEN: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
 
 #[inline(always)]
 fn literal_end(p: &[u8], start: usize, word: &[u8]) -> Option<usize> {
@@ -691,7 +857,7 @@ mod tests {
     fn big_integers_keep_their_text() {
         let text = r#"{"frequency": 123456789012345678901234567890}"#;
         match item(text) {
-            Ok(Frequency::Big { start, len }) => assert_eq!(
+            Ok(Frequency::Big { start, len, .. }) => assert_eq!(
                 &text[start as usize..(start + len) as usize],
                 "123456789012345678901234567890"
             ),
@@ -828,41 +994,210 @@ mod flat_scan_tests {
         }
     }
 
-    /// The word-at-a-time number scan gives the byte loop's answer for every literal, at
-    /// every length, before every kind of byte that can follow a number.
+    /// The longest prefix of `p` that is a JSON number, one byte at a time (`None` if none).
+    fn number_end_bytewise(p: &[u8]) -> Option<usize> {
+        let digits = |mut i: usize| {
+            while p.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            i
+        };
+        let mut i = usize::from(p.first() == Some(&b'-'));
+        i = match p.get(i)? {
+            b'0' => i + 1,
+            b'1'..=b'9' => digits(i),
+            _ => return None,
+        };
+        if p.get(i) == Some(&b'.') {
+            let end = digits(i + 1);
+            if end == i + 1 {
+                return None;
+            }
+            i = end;
+        }
+        if let Some(b'e' | b'E') = p.get(i) {
+            let sign = i + 1 + usize::from(matches!(p.get(i + 1), Some(b'+' | b'-')));
+            let end = digits(sign);
+            if end == sign {
+                return None;
+            }
+            i = end;
+        }
+        Some(i)
+    }
+
+    /// The eight-at-a-time number scan finds the end the byte loop finds and the digits
+    /// `Decimal::read` reads, for every literal, at every length, before every kind of byte
+    /// that can follow a number; its integers are the literal's value.
     #[test]
     fn the_fast_number_scan_agrees_with_the_byte_loop() {
         let mut literals: Vec<String> = Vec::new();
-        for digits in 1..=20 {
+        for digits in 1..=42 {
             for first in ['0', '1', '5', '9'] {
                 let body: String = std::iter::once(first)
                     .chain((1..digits).map(|k| char::from(b'0' + (k * 7 % 10) as u8)))
                     .collect();
-                literals.push(body.clone());
-                literals.push(format!("-{body}"));
-                literals.push(format!("{body}.5"));
-                literals.push(format!("{body}e3"));
-                literals.push(format!("{body}E-3"));
+                let nines: String = std::iter::once(first)
+                    .chain((1..digits).map(|_| '9'))
+                    .collect();
+                let zeros: String = std::iter::once(first)
+                    .chain((1..digits).map(|_| '0'))
+                    .collect();
+                for body in [body, nines, zeros] {
+                    literals.push(body.clone());
+                    literals.push(format!("-{body}"));
+                    literals.push(format!("{body}.5"));
+                    literals.push(format!("0.{body}"));
+                    literals.push(format!("-0.000{body}e-7"));
+                    literals.push(format!("1.{body}"));
+                    literals.push(format!("{body}.{body}"));
+                    literals.push(format!("{body}e3"));
+                    literals.push(format!("{body}E-3"));
+                    literals.push(format!("{body}e+030"));
+                }
             }
         }
         for value in (0..100_000).chain([9_999_999, 10_000_000, 99_999_999, 123_456_789]) {
             literals.push(value.to_string());
         }
-        literals
-            .extend(["-", "-0", "-01", "01", "0.", "1.e5", "-a", "1e", "1e+"].map(String::from));
+        literals.extend(
+            [
+                "-",
+                "-0",
+                "-01",
+                "01",
+                "0.",
+                "1.e5",
+                "-a",
+                "1e",
+                "1e+",
+                "1e-",
+                "0e999999999999",
+                "1e99999999999999999999",
+                "9223372036854775807",
+                "9223372036854775808",
+                "-9223372036854775808",
+                "-9223372036854775809",
+                "18446744073709551615",
+                "18446744073709551616",
+                "9999999999999999999",
+                "10000000000000000000",
+            ]
+            .map(String::from),
+        );
         for literal in &literals {
-            let afters = ["", ",", "}", " ", "]", "\"", "é", "\u{7f}", ":", "/", "0"];
+            let afters = [
+                "", ",", "}", " ", "]", "\"", "é", "\u{7f}", ":", "/", "0", ".", "e",
+            ];
             // Bare, and padded so that eight bytes are always there to read at once.
             for (after, padding) in afters.iter().flat_map(|a| [(a, ""), (a, "        ")]) {
                 let text = format!("{literal}{after}{padding}");
                 let p = text.as_bytes();
                 let fast = scan_number(p, 0);
-                assert_eq!(fast, scan_number_bytewise(p, 0), "{text:?}");
-                if let Some((end, Some(value))) = fast {
+                let end = number_end_bytewise(p);
+                assert_eq!(fast.map(|(end, _)| end), end, "{text:?}");
+                let Some((end, decimal)) = fast else { continue };
+                assert_eq!(decimal, Decimal::read(&p[..end]), "{text:?}");
+                let frequency = Frequency::from_decimal(decimal, &p[..end], 0);
+                assert_eq!(
+                    frequency,
+                    Frequency::from_literal(&text[..end], 0),
+                    "{text:?}"
+                );
+                if let Frequency::Int(value) = frequency {
                     assert_eq!(text[..end].parse::<i64>(), Ok(value), "{text:?}");
                 }
             }
         }
+    }
+
+    /// Nested arrays and objects are read as serde_json reads them: every case is accepted by
+    /// one exactly when it is by the other, ending at the same byte, at depths on either side
+    /// of the limit.
+    #[test]
+    fn nested_values_end_where_serde_json_ends_them() {
+        let cases = [
+            "[]",
+            "{}",
+            "[ ]",
+            "{ }",
+            "[1]",
+            "[1,2]",
+            "[1 , 2 ]",
+            "[[[]]]",
+            "[{}]",
+            "{\"a\":1}",
+            "{\"a\" : [1, {\"b\": null}], \"c\": \"x\\\"y\"}",
+            "[\"a\\u00e9\", true, false]",
+            "[\"\\ud800\"]",
+            "{\"\\u0066\": 1}",
+            "[1,]",
+            "[,1]",
+            "{\"a\":}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "[01]",
+            "[1.]",
+            "[tru]",
+            "[\"a\\x\"]",
+            "[\"a\x01\"]",
+            "{\"a\":[}",
+            "[}",
+            "{]",
+            "[\"é\"]",
+            "[-]",
+            "[1e5, -0.5E-3]",
+            "[\"\\u12\"]",
+        ];
+        for case in cases {
+            for (depth, expected_ok) in [
+                (1, true),
+                (json::MAX_DEPTH - 4, true),
+                (json::MAX_DEPTH, false),
+            ] {
+                let text = format!("{case} ");
+                let p = text.as_bytes();
+                let serde = json::parse_value::<IgnoredAny>(p, 0)
+                    .ok()
+                    .filter(|&(_, end)| json::check_depth(p, 0, end, depth).is_ok())
+                    .map(|(_, end)| end);
+                let ours = nested_end(p, 0, depth + 1).map(|(end, _)| end);
+                if ours.is_some() {
+                    assert_eq!(ours, serde, "{case:?} at depth {depth}");
+                } else if expected_ok && serde.is_some() {
+                    // Only the lone surrogate differs: read by serde_json, not here.
+                    assert!(case.contains("ud800"), "{case:?} at depth {depth}");
+                }
+                let _ = expected_ok;
+            }
+        }
+        let deep = |n: usize| format!("{}{} ", "[".repeat(n), "]".repeat(n));
+        assert!(nested_end(deep(10).as_bytes(), 0, json::MAX_DEPTH - 9).is_some());
+        assert!(nested_end(deep(10).as_bytes(), 0, json::MAX_DEPTH - 8).is_none());
+    }
+
+    /// A member name that is not UTF-8 sends the item to serde_json whatever the scanner
+    /// learned from the items before it, so that the error (serde_json's, at the item's path)
+    /// does not depend on where a part of the array began.
+    #[test]
+    fn a_name_that_is_not_utf8_is_read_by_serde_json_however_the_scan_began() {
+        let payload = b"[{\"a\":1,\"b\":2}, {\"\xff\":1,\"b\":\t2}]";
+        let second = 16;
+        assert_eq!(payload[second], b'{');
+        let expected = parse_item_with_serde(payload, second);
+        assert!(expected.is_err(), "{expected:?}");
+        let mut learned = ItemScanner::default();
+        let (_, end) = learned
+            .parse_item(payload, 1, 1)
+            .expect("the first item is JSON");
+        assert_eq!(end, second - 2);
+        assert_eq!(learned.parse_item(payload, second, 1), expected);
+        assert_eq!(
+            ItemScanner::default().parse_item(payload, second, 1),
+            expected
+        );
     }
 
     /// Where the fast scanner accepts an item, serde_json must accept it with the same result.

@@ -174,10 +174,8 @@ pub fn plain_words(message: &str, payload: &[u8], offset: usize) -> String {
 /// skips over the ones it ignores without looking at their bytes; JSON text must be UTF-8.
 #[inline]
 pub fn check_utf8(payload: &[u8], start: usize, end: usize) -> Result<(), Malformed> {
-    match std::str::from_utf8(&payload[start..end]) {
-        Ok(_) => Ok(()),
-        Err(error) => Err(Malformed::new(start + error.valid_up_to(), "invalid UTF-8")),
-    }
+    crate::scan::utf8_valid_up_to(&payload[start..end])
+        .map_err(|valid_up_to| Malformed::new(start + valid_up_to, "invalid UTF-8"))
 }
 
 /// The deepest nesting of arrays and objects a payload may have: serde_json's recursion limit,

@@ -33,6 +33,7 @@ pub mod number;
 pub mod observability;
 pub mod response;
 pub mod sample;
+pub mod scan;
 
 pub use config::Config;
 pub use error::{ErrorObject, FunctionError, InvalidEvent};

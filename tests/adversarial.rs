@@ -536,3 +536,48 @@ fn run_local(args: &[&str], stdin: Option<&[u8]>, workers: &str) -> (Option<i32>
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Every shape of the benchmark corpus (`sample::Shape`) gives the reference's answer at every
+/// width, with its own threshold and with thresholds inside the range of its frequencies,
+/// and still does with one byte of a string or number changed, and with its text cut short
+/// inside a frequency or a string.
+#[test]
+fn every_benchmark_shape_gives_the_reference_answer() {
+    use frequency_fanout::sample::Shape;
+    for shape in Shape::ALL {
+        let event = shape.event(60_000);
+        for threshold in [
+            "10",
+            "12.5",
+            "0.000000000001",
+            "14.578301734827",
+            "1e12",
+            "-1",
+        ] {
+            let outcome = differential::check(&event, threshold)
+                .unwrap_or_else(|message| panic!("{shape:?} rejected: {message}"));
+            assert!(outcome.total > 100, "{shape:?}");
+        }
+        let text = String::from_utf8(event.clone()).expect("a generated event is UTF-8");
+        // Each kind of byte the fast paths read, changed in turn at a few places.
+        for (from, to) in [
+            (".", "e"),
+            ("e+", "e-"),
+            ("\\\"", "\\x"),
+            ("\\u", "\\U"),
+            ("é", "\u{1}"),
+            ("\"", "'"),
+            ("1", "/"),
+        ] {
+            for (at, _) in text.match_indices(from).take(400).step_by(97) {
+                let mut changed = text.clone();
+                changed.replace_range(at..at + from.len(), to);
+                // Accepted or rejected, as the reference and at every width alike.
+                let _ = differential::check(changed.as_bytes(), "10");
+            }
+        }
+        for cut in [text.len() / 3, text.len() / 2 + 7, text.len() - 3] {
+            assert!(differential::check(&event[..cut], "10").is_err());
+        }
+    }
+}

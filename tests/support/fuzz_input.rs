@@ -475,7 +475,8 @@ impl<'a> Generator<'a> {
                 }
             }
             8 => {
-                // A fraction with many digits, near a threshold.
+                // A fraction with many digits, near a threshold (its digits beyond a double's
+                // fast conversion, or the exponent moving it back near one).
                 let whole = self.pick(&["10", "9", "0", "-10", "9007199254740992", "1"]);
                 self.put(whole);
                 self.put(".");
@@ -483,6 +484,10 @@ impl<'a> Generator<'a> {
                 for _ in 0..digits {
                     let digit = self.pick(&['0', '0', '9', '1', '5']);
                     self.out.push(digit as u8);
+                }
+                if self.chance(4) {
+                    let exponent = self.pick(&["e0", "e1", "e-1", "E+22", "e-22", "e23", "e-23"]);
+                    self.put(exponent);
                 }
             }
             _ => {

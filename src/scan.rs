@@ -1,0 +1,387 @@
+//! Byte scans of JSON text many bytes at a time: where a string's plain run stops, and whether
+//! bytes are UTF-8.
+//!
+//! The string scan reads 16 bytes per step with the vector unit every target of this function
+//! has (SSE2 on x86_64, NEON on aarch64), and 32 bytes per step on x86_64 processors found at
+//! run time to have AVX2, once a string has run past its first 16 bytes. Every other target,
+//! and the last bytes of a payload, take the portable word-at-a-time scan ([`portable`]), which
+//! the tests hold the vector scans to. UTF-8 is checked by `simdutf8`, which picks its own
+//! vector routine at run time.
+//!
+//! Every `unsafe` block in this module is a load of bytes that the code around it has just
+//! bounds-checked, or a call to a function compiled for a CPU feature that was detected first.
+
+/// Where a string's plain run stops, as [`string_stop`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stop {
+    /// The offset of the first `"`, `\` or control character (below 0x20), if any.
+    pub at: Option<usize>,
+    /// Whether a byte that is not ASCII lies before `at` (before the end when there is none).
+    pub non_ascii: bool,
+}
+
+/// Finds the first byte at or after `from` that is `"`, `\` or below 0x20: inside a JSON
+/// string, the first byte that is not plain text. Bytes above 0x7F are text (the caller checks
+/// their UTF-8); `non_ascii` says whether any was passed.
+#[inline(always)]
+pub fn string_stop(p: &[u8], from: usize) -> Stop {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::string_stop(p, from)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        neon::string_stop(p, from)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        portable::string_stop(p, from)
+    }
+}
+
+/// The length of the longest prefix of `bytes` that is UTF-8: `Ok` when all of it is, else
+/// `Err(valid_up_to)`, as [`std::str::from_utf8`] reports it.
+#[inline]
+pub fn utf8_valid_up_to(bytes: &[u8]) -> Result<(), usize> {
+    if simdutf8::basic::from_utf8(bytes).is_ok() {
+        return Ok(());
+    }
+    invalid_utf8_at(bytes)
+}
+
+#[cold]
+fn invalid_utf8_at(bytes: &[u8]) -> Result<(), usize> {
+    match simdutf8::compat::from_utf8(bytes) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(error.valid_up_to()),
+    }
+}
+
+/// The portable scan, eight bytes at a time in a `u64`.
+pub mod portable {
+    use super::Stop;
+
+    const ONES: u64 = u64::MAX / 255;
+    const HIGHS: u64 = ONES << 7;
+
+    /// [`super::string_stop`] without vector instructions.
+    #[inline(always)]
+    pub fn string_stop(p: &[u8], from: usize) -> Stop {
+        let mut i = from;
+        let mut non_ascii = false;
+        while let Some(chunk) = p.get(i..i + 8) {
+            // A slice of length 8 always converts.
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let quote = word ^ (ONES * u64::from(b'"'));
+            let backslash = word ^ (ONES * u64::from(b'\\'));
+            // Each term flags its first matching byte exactly (later flags may be false, which
+            // the lowest set bit never reads); a byte above 0x7F is flagged by none of them.
+            let stops = ((quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash)
+                | (word.wrapping_sub(ONES * 0x20) & !word))
+                & HIGHS;
+            if stops != 0 {
+                let at = (stops.trailing_zeros() / 8) as usize;
+                // The high bits of the bytes before the stop.
+                let before = word & HIGHS & ((1u64 << (8 * at)) - 1);
+                return Stop {
+                    at: Some(i + at),
+                    non_ascii: non_ascii || before != 0,
+                };
+            }
+            non_ascii |= word & HIGHS != 0;
+            i += 8;
+        }
+        bytewise(p, i, non_ascii)
+    }
+
+    /// The scan one byte at a time, from `i`, for the last bytes of the input.
+    #[inline(always)]
+    pub(super) fn bytewise(p: &[u8], mut i: usize, mut non_ascii: bool) -> Stop {
+        while let Some(&b) = p.get(i) {
+            match b {
+                b'"' | b'\\' | 0..=0x1f => {
+                    return Stop {
+                        at: Some(i),
+                        non_ascii,
+                    }
+                }
+                0x80.. => non_ascii = true,
+                _ => {}
+            }
+            i += 1;
+        }
+        Stop {
+            at: None,
+            non_ascii,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{portable, Stop};
+    use std::arch::x86_64::*;
+
+    /// [`super::string_stop`] with SSE2 (part of x86_64 itself), and AVX2 where the processor
+    /// has it for strings longer than 16 bytes.
+    #[inline(always)]
+    pub fn string_stop(p: &[u8], from: usize) -> Stop {
+        let mut i = from;
+        let mut non_ascii = false;
+        if let Some(chunk) = p.get(i..i + 16) {
+            let (stops, highs) = masks16(chunk);
+            if stops != 0 {
+                let at = stops.trailing_zeros();
+                return Stop {
+                    at: Some(i + at as usize),
+                    non_ascii: highs & ((1 << at) - 1) != 0,
+                };
+            }
+            non_ascii = highs != 0;
+            i += 16;
+            if p.len() - i >= 32 && std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the processor has AVX2, detected on the line above.
+                return unsafe { long_string_stop_avx2(p, i, non_ascii) };
+            }
+        }
+        while let Some(chunk) = p.get(i..i + 16) {
+            let (stops, highs) = masks16(chunk);
+            if stops != 0 {
+                let at = stops.trailing_zeros();
+                return Stop {
+                    at: Some(i + at as usize),
+                    non_ascii: non_ascii || highs & ((1 << at) - 1) != 0,
+                };
+            }
+            non_ascii |= highs != 0;
+            i += 16;
+        }
+        portable::bytewise(p, i, non_ascii)
+    }
+
+    /// One bit per byte of `chunk` (16 bytes): the bytes that stop a string, and the bytes
+    /// above 0x7F.
+    #[inline(always)]
+    fn masks16(chunk: &[u8]) -> (u32, u32) {
+        debug_assert_eq!(chunk.len(), 16);
+        // SAFETY: `chunk` holds 16 bytes, and `_mm_loadu_si128` reads 16 bytes from any
+        // alignment; SSE2, the only feature used, is part of every x86_64 processor, and the
+        // other intrinsics only compute on registers.
+        unsafe {
+            let bytes = _mm_loadu_si128(chunk.as_ptr().cast());
+            let quote = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8));
+            // Below 0x20 exactly when the unsigned minimum with 0x1F is the byte itself.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(bytes, _mm_set1_epi8(0x1f)), bytes);
+            let stops = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            (
+                _mm_movemask_epi8(stops) as u32,
+                _mm_movemask_epi8(bytes) as u32,
+            )
+        }
+    }
+
+    /// The rest of a long string, 32 bytes at a time.
+    #[target_feature(enable = "avx2")]
+    unsafe fn long_string_stop_avx2(p: &[u8], mut i: usize, mut non_ascii: bool) -> Stop {
+        while let Some(chunk) = p.get(i..i + 32) {
+            // SAFETY: `chunk` holds 32 bytes, and `_mm256_loadu_si256` reads 32 bytes from
+            // any alignment.
+            let bytes = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
+            let quote = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'"' as i8));
+            let backslash = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'\\' as i8));
+            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(bytes, _mm256_set1_epi8(0x1f)), bytes);
+            let stops = _mm256_or_si256(_mm256_or_si256(quote, backslash), control);
+            let stops = _mm256_movemask_epi8(stops) as u32;
+            let highs = _mm256_movemask_epi8(bytes) as u32;
+            if stops != 0 {
+                let at = stops.trailing_zeros();
+                let before = if at == 0 {
+                    0
+                } else {
+                    highs & (u32::MAX >> (32 - at))
+                };
+                return Stop {
+                    at: Some(i + at as usize),
+                    non_ascii: non_ascii || before != 0,
+                };
+            }
+            non_ascii |= highs != 0;
+            i += 32;
+        }
+        // Fewer than 32 bytes left: the end of the payload.
+        portable::string_stop(p, i).or_non_ascii(non_ascii)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{portable, Stop};
+    use std::arch::aarch64::*;
+
+    /// [`super::string_stop`] with NEON (part of every aarch64 processor).
+    #[inline(always)]
+    pub fn string_stop(p: &[u8], from: usize) -> Stop {
+        let mut i = from;
+        let mut non_ascii = false;
+        while let Some(chunk) = p.get(i..i + 16) {
+            let (stops, highs) = masks16(chunk);
+            if stops != 0 {
+                // Four bits per byte.
+                let at = stops.trailing_zeros() / 4;
+                let before = if at == 0 {
+                    0
+                } else {
+                    highs & (u64::MAX >> (64 - 4 * at))
+                };
+                return Stop {
+                    at: Some(i + at as usize),
+                    non_ascii: non_ascii || before != 0,
+                };
+            }
+            non_ascii |= highs != 0;
+            i += 16;
+        }
+        portable::bytewise(p, i, non_ascii)
+    }
+
+    /// Four bits per byte of `chunk` (16 bytes): the bytes that stop a string, and the bytes
+    /// above 0x7F.
+    #[inline(always)]
+    fn masks16(chunk: &[u8]) -> (u64, u64) {
+        debug_assert_eq!(chunk.len(), 16);
+        // SAFETY: `chunk` holds 16 bytes, which `vld1q_u8` reads from any alignment; NEON is
+        // part of every aarch64 processor, and the other intrinsics only compute on registers.
+        unsafe {
+            let bytes = vld1q_u8(chunk.as_ptr());
+            let quote = vceqq_u8(bytes, vdupq_n_u8(b'"'));
+            let backslash = vceqq_u8(bytes, vdupq_n_u8(b'\\'));
+            let control = vcltq_u8(bytes, vdupq_n_u8(0x20));
+            let stops = vorrq_u8(vorrq_u8(quote, backslash), control);
+            let highs = vcgeq_u8(bytes, vdupq_n_u8(0x80));
+            (nibble_mask(stops), nibble_mask(highs))
+        }
+    }
+
+    /// A comparison's result (each byte 0 or 0xFF) narrowed to four bits per byte.
+    #[inline(always)]
+    fn nibble_mask(flags: uint8x16_t) -> u64 {
+        // SAFETY: NEON is part of every aarch64 processor; these only compute on registers.
+        unsafe {
+            let narrowed = vshrn_n_u16::<4>(vreinterpretq_u16_u8(flags));
+            vget_lane_u64::<0>(vreinterpret_u64_u8(narrowed))
+        }
+    }
+}
+
+impl Stop {
+    /// This stop, found after bytes of which some were not ASCII when `before` says so.
+    #[inline(always)]
+    #[allow(dead_code)] // Used by the x86_64 scan only.
+    fn or_non_ascii(self, before: bool) -> Stop {
+        Stop {
+            at: self.at,
+            non_ascii: self.non_ascii || before,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The plain definition: the first stop byte, and any non-ASCII byte before it.
+    fn reference(p: &[u8], from: usize) -> Stop {
+        let at = p[from..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .map(|k| from + k);
+        let non_ascii = p[from..at.unwrap_or(p.len())].iter().any(|&b| b >= 0x80);
+        Stop { at, non_ascii }
+    }
+
+    /// Every stop byte at every position of texts of every length up to 80, with and without
+    /// non-ASCII bytes before and after it: the scan in use and the portable one agree with
+    /// the plain definition.
+    #[test]
+    fn every_stop_at_every_offset() {
+        for len in 0..80 {
+            for stop in [None, Some(b'"'), Some(b'\\'), Some(0u8), Some(0x1f)] {
+                for at in 0..len.max(1) {
+                    for high in [None, Some(0usize), Some(at / 2), Some(at), Some(at + 1)] {
+                        let mut text = vec![b'a'; len];
+                        if let Some(h) = high.filter(|&h| h < len) {
+                            text[h] = 0xC3;
+                        }
+                        if let Some(s) = stop.filter(|_| at < len) {
+                            text[at] = s;
+                        }
+                        for from in [0, 1, 3].into_iter().filter(|&f| f <= len) {
+                            let expected = reference(&text, from);
+                            assert_eq!(string_stop(&text, from), expected, "{text:?} {from}");
+                            assert_eq!(portable::string_stop(&text, from), expected);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Random texts of the bytes that matter (and the bytes either side of them).
+        #[test]
+        fn the_scans_agree_with_the_definition(
+            text in prop::collection::vec(
+                prop::sample::select(vec![b'a', b' ', b'"', b'\\', 0, 0x1f, 0x20, 0x21, 0x5b,
+                    0x5d, 0x7f, 0x80, 0xbf, 0xc3, 0xff]),
+                0..200,
+            ),
+            weights in prop::collection::vec(0..100u8, 200),
+            from in 0..200usize,
+        ) {
+            // Mostly plain text, so that the stops fall in every lane of long runs.
+            let text: Vec<u8> = text
+                .iter()
+                .zip(&weights)
+                .map(|(&b, &w)| if w < 85 { b'x' } else { b })
+                .collect();
+            let from = from.min(text.len());
+            let expected = reference(&text, from);
+            prop_assert_eq!(string_stop(&text, from), expected);
+            prop_assert_eq!(portable::string_stop(&text, from), expected);
+        }
+
+        #[test]
+        fn utf8_is_judged_as_the_standard_library_does(
+            text in prop::collection::vec(
+                prop::sample::select(vec![b'a', 0x80, 0xbf, 0xc2, 0xc3, 0xe0, 0xe4, 0xed,
+                    0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90]),
+                0..300,
+            ),
+        ) {
+            let expected = std::str::from_utf8(&text).map(|_| ()).map_err(|e| e.valid_up_to());
+            prop_assert_eq!(utf8_valid_up_to(&text), expected);
+        }
+    }
+
+    #[test]
+    fn utf8_errors_are_placed_where_the_standard_library_places_them() {
+        let mut text = "café 中文 naïve 𝄞 ".repeat(40).into_bytes();
+        assert_eq!(utf8_valid_up_to(&text), Ok(()));
+        for at in [0, 3, 100, 200, text.len() - 1] {
+            let saved = text[at];
+            for bad in [0xff, 0x80, 0xc3] {
+                text[at] = bad;
+                let expected = std::str::from_utf8(&text)
+                    .map(|_| ())
+                    .map_err(|e| e.valid_up_to());
+                assert_eq!(utf8_valid_up_to(&text), expected, "{at} {bad:#x}");
+            }
+            text[at] = saved;
+        }
+    }
+}
