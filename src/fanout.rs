@@ -78,7 +78,8 @@ mod spare_buffers {
 
     static SPARE: Mutex<Vec<Vec<Frequency>>> = Mutex::new(Vec::new());
 
-    /// An empty buffer, with the capacity a previous event left in it when there is one.
+    /// An empty buffer: the largest kept, so that a part seldom outgrows the buffer it gets and
+    /// the kept buffers settle at the sizes the events need.
     pub fn take() -> Vec<Frequency> {
         // Nothing panics while the lock is held, but a poisoned list is still a valid list.
         let mut spare = SPARE
@@ -87,20 +88,28 @@ mod spare_buffers {
         spare.pop().unwrap_or_default()
     }
 
+    /// Keeps `buffers` for later parts, largest first, up to [`KEPT_BYTES`] in all.
     pub fn give_back(buffers: Vec<Vec<Frequency>>) {
         let mut spare = SPARE
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut kept: usize =
-            spare.iter().map(Vec::capacity).sum::<usize>() * size_of::<Frequency>();
-        for mut buffer in buffers {
+        spare.extend(buffers.into_iter().filter(|buffer| buffer.capacity() > 0));
+        // Ascending by capacity: `take` pops the largest; the smallest go first when over the
+        // bound.
+        spare.sort_unstable_by_key(Vec::capacity);
+        let mut kept = 0;
+        let mut keep_from = spare.len();
+        for (i, buffer) in spare.iter().enumerate().rev() {
             let bytes = buffer.capacity() * size_of::<Frequency>();
-            if bytes == 0 || kept + bytes > KEPT_BYTES {
-                continue;
+            if kept + bytes > KEPT_BYTES {
+                break;
             }
-            buffer.clear();
             kept += bytes;
-            spare.push(buffer);
+            keep_from = i;
+        }
+        spare.drain(..keep_from);
+        for buffer in spare.iter_mut() {
+            buffer.clear();
         }
     }
 }
@@ -130,19 +139,20 @@ impl ParsedItems {
         with_indices: bool,
     ) -> (usize, Option<Vec<usize>>) {
         let count_part = |first: usize, part: &[Frequency]| -> (usize, Option<Vec<usize>>) {
-            if with_indices {
-                let indices: Vec<usize> = (first..)
+            let count = part.iter().filter(|frequency| selects(frequency)).count();
+            if !with_indices {
+                return (count, None);
+            }
+            // Counted first, so that the list is allocated once at its size: an invocation
+            // asks the allocator for nothing that grows by doubling.
+            let mut indices = Vec::with_capacity(count);
+            indices.extend(
+                (first..)
                     .zip(part)
                     .filter(|(_, frequency)| selects(frequency))
-                    .map(|(index, _)| index)
-                    .collect();
-                (indices.len(), Some(indices))
-            } else {
-                (
-                    part.iter().filter(|frequency| selects(frequency)).count(),
-                    None,
-                )
-            }
+                    .map(|(index, _)| index),
+            );
+            (count, Some(indices))
         };
         if let [part] = self.parts.as_slice() {
             return count_part(0, part);
@@ -164,10 +174,11 @@ impl ParsedItems {
             .collect();
         let count = counted.iter().map(|(count, _)| count).sum();
         let indices = with_indices.then(|| {
-            counted
-                .into_iter()
-                .flat_map(|(_, indices)| indices.unwrap_or_default())
-                .collect()
+            let mut all = Vec::with_capacity(count);
+            for (_, indices) in counted {
+                all.extend(indices.unwrap_or_default());
+            }
+            all
         });
         (count, indices)
     }

@@ -48,6 +48,20 @@ pub enum Reply {
     Http(HttpReply),
 }
 
+impl Reply {
+    /// About how many bytes the reply's JSON takes, so that it is written into a buffer
+    /// allocated once: a list of 100,000 indices is some hundreds of kilobytes.
+    pub fn json_size_hint(&self) -> usize {
+        match self {
+            Reply::Event(response) => {
+                let indices = response.high_frequency_indices.as_ref().map_or(0, Vec::len);
+                256 + response.threshold.get().len() + indices * 8
+            }
+            Reply::Http(reply) => 1024 + reply.body_len(),
+        }
+    }
+}
+
 impl Answer {
     /// Records the receive phase: from `received` until the work began, which is now minus
     /// the time the work took.

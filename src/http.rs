@@ -36,6 +36,21 @@ pub enum HttpReply {
 }
 
 impl HttpReply {
+    /// The length of the body's text.
+    pub fn body_len(&self) -> usize {
+        let body = match self {
+            HttpReply::V2(response) => &response.body,
+            HttpReply::V1(response) => &response.body,
+        };
+        match body {
+            Some(Body::Text(text)) => text.len(),
+            Some(Body::Binary(bytes)) => bytes.len() * 4 / 3 + 4,
+            Some(Body::Empty) | None => 0,
+            // Body is non-exhaustive; any other form is small in these replies.
+            Some(_) => 0,
+        }
+    }
+
     pub fn status(&self) -> i64 {
         match self {
             HttpReply::V2(response) => response.status_code,

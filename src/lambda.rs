@@ -265,7 +265,8 @@ async fn next_invocation(serving: &Serving, mut buffer: Vec<u8>) -> Result<Invoc
     )?;
     buffer.clear();
     if let Some(length) = content_length(&parts.headers) {
-        buffer.reserve(length.min(RESERVE_AHEAD_BYTES));
+        // Exact: a kept buffer grows to the largest payload, not to twice it.
+        buffer.reserve_exact(length.min(RESERVE_AHEAD_BYTES));
     }
     read_body(body, &mut buffer)
         .await
@@ -320,7 +321,8 @@ async fn post_response(
     reply: &Reply,
 ) -> Result<(), ServeError> {
     // Serializing these plain structs cannot fail: no maps with non-string keys, no I/O.
-    let body = serde_json::to_vec(reply).expect("replies serialize");
+    let mut body = Vec::with_capacity(reply.json_size_hint());
+    serde_json::to_writer(&mut body, reply).expect("replies serialize");
     let request = answer_request(request_id, "response", invocation_id)
         .header("content-type", "application/json")
         .body(Body::from(body));
