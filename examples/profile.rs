@@ -1,5 +1,7 @@
 //! Runs the in-process path many times at one width, for a profiler:
 //! `cargo build --release --example profile && perf record target/release/examples/profile 100000 1 200`.
+//! The first argument is a number of items of the benchmark event, or the name of a shape of
+//! `frequency_fanout::sample::Shape` (about 5 MB of it): `profile double 1 200`.
 
 use frequency_fanout::number::Threshold;
 use frequency_fanout::Phases;
@@ -7,10 +9,22 @@ use frequency_fanout::{evaluate, sample};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let items: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let what = args.next().unwrap_or_else(|| "100000".into());
     let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
-    let payload = sample::event(items);
+    let (items, payload) = match what.parse::<usize>() {
+        Ok(items) => (what.clone(), sample::event(items)),
+        Err(_) => {
+            let shape = sample::Shape::ALL
+                .into_iter()
+                .find(|shape| shape.name() == what)
+                .unwrap_or_else(|| panic!("no shape named {what}"));
+            (
+                format!("{what} ({} bytes)", 5_000_000),
+                shape.event(5_000_000),
+            )
+        }
+    };
     if std::env::var_os("CALIBRATE").is_some() {
         calibrate(&payload);
     }
@@ -34,7 +48,10 @@ fn main() {
     }
     let rounds = rounds as u32;
     let each = started.elapsed() / rounds;
-    println!("{items} items, width {width}: {each:?} per event ({count} counted)");
+    println!(
+        "{items}, width {width}: {each:?} per event, {:.2} GB/s ({count} counted)",
+        payload.len() as f64 / each.as_secs_f64() / 1e9
+    );
     // Where the time of one event goes, as the invocation summary logs it.
     println!(
         "  recognise {:?}, split {:?}, parse and check {:?}, reassemble {:?}",
