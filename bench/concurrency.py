@@ -1,7 +1,8 @@
 """Reads the concurrency runs bench/run --concurrency left in bench/out/ and prints them in
 Markdown: under the open arrival schedule, the wait of small events (arrival to answer, 50th and
 90th percentile) against a large event's median wait, sequential against concurrent; all at
-once, the throughput and CPU per invocation. Exits 1 when an invocation was not answered or
+once, the throughput and CPU per invocation; the peak memory with 1, 8 and 16 invocations of the
+largest event in flight, for sizing MemorySize. Exits 1 when an invocation was not answered or
 answered wrongly.
 
     python3 bench/concurrency.py --out bench/out --tiny 0
@@ -17,6 +18,8 @@ SETTINGS = [
     ("sequential", "`AWS_LAMBDA_MAX_CONCURRENCY` unset"),
     ("concurrent", "`AWS_LAMBDA_MAX_CONCURRENCY=8`"),
 ]
+# The concurrencies at which the peak memory of the largest events in flight is taken.
+MEMORY_SETTINGS = [1, 8, 16]
 # The wait of small events must stay within this share of a large event's median.
 SMALL_WAIT_TARGET = 0.25
 
@@ -97,6 +100,25 @@ def main():
         print(f"| {label} | {summary['invocations']} | {summary.get('max_in_flight')} | "
               f"{summary['elapsed_ms'] / 1e3:.2f} | {summary['throughput_per_s']:.1f} | "
               f"{summary.get('cpu_ms_per_invocation')} |")
+    print()
+    print("### Memory: the largest event Lambda accepts (just under 6 MB), all in flight at once")
+    print()
+    print("| `AWS_LAMBDA_MAX_CONCURRENCY` | invocations | most in flight | idle RSS | "
+          "peak RSS (VmHWM) | more than one in flight, per extra invocation |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    peaks = {}
+    for setting in MEMORY_SETTINGS:
+        invocations, summary = read(args.out / f"concurrency-memory-{setting}.jsonl", problems)
+        if not summary:
+            continue
+        peak = summary["peak_rss_kb"] / 1024
+        peaks[setting] = (summary.get("max_in_flight"), peak)
+        extra = ""
+        if setting > 1 and 1 in peaks and summary.get("max_in_flight", 1) > 1:
+            in_flight_one, peak_one = peaks[1]
+            extra = f"{(peak - peak_one) / (summary['max_in_flight'] - in_flight_one):.1f} MiB"
+        print(f"| {setting} | {summary['invocations']} | {summary.get('max_in_flight')} | "
+              f"{summary['rss_before_kb'] / 1024:.1f} MiB | {peak:.1f} MiB | {extra} |")
     print()
     if problems:
         for problem in problems:

@@ -11,22 +11,27 @@
 //! seconds of 100,000-item invocations, against 2 to 128 with [`keep_memory_for_reuse`]
 //! (BENCHMARKS.md, "Memory for the life of an environment").
 //!
-//! Chosen among the C libraries and allocators measured there in one sitting, with this
-//! crate's own Runtime API loop (which keeps memory flat with Lambda's per-invocation trace ids
-//! on any C library; lambda_runtime's loop grew 182 bytes per invocation on glibc):
+//! Chosen among the C libraries and allocators measured there in one sitting (100,000-item
+//! event, 3 rounds of 40 invocations per way the Runtime API writes, 12 spawns for init), with
+//! this crate's own Runtime API loop, which keeps memory flat with Lambda's per-invocation
+//! trace ids on any C library (lambda_runtime's loop, which sets `_X_AMZN_TRACE_ID` each time,
+//! grew 186 bytes per invocation on glibc):
 //!
-//! | candidate | minor faults per invocation, after the first | peak RSS | init |
-//! | --- | ---: | ---: | ---: |
-//! | glibc, defaults | 26 | 15.5 MiB | 2.01 ms |
-//! | glibc, these settings | 0 (steady state) | 15.4 MiB | 1.61 ms |
-//! | glibc + mimalloc | 0 | 53.8 MiB | 2.80 ms |
-//! | glibc + jemalloc | 74 | 16.9 MiB | 2.80 ms |
-//! | musl, its own malloc | 503 | 11.9 MiB | 1.19 ms |
-//! | musl + mimalloc | 0 | 49.8 MiB | 2.06 ms |
+//! | candidate | median ms, one / two writes | CPU ms, one / two | faults per invocation, one / two | peak RSS | init | aarch64 bootstrap |
+//! | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+//! | glibc, defaults | 5.52 / 5.84 | 6.15 / 5.90 | 80 / 97 | 16.7 MiB | 2.15 ms | 1,628,896 B |
+//! | glibc, these settings | 5.25 / 6.58 | 5.64 / 6.92 | 24 / 18 | 17.5 MiB | 1.83 ms | 1,628,888 B |
+//! | glibc + mimalloc | 4.87 / 6.22 | 7.44 / 6.41 | 0 / 0 | 59.6 MiB | 2.88 ms | 1,763,288 B |
+//! | glibc + jemalloc | 5.08 / 6.04 | 5.90 / 6.15 | 18 / 15 | 17.1 MiB | 2.42 ms | 1,904,744 B |
+//! | musl, its own malloc | 6.84 / 7.44 | 7.95 / 7.95 | 472 / 477 | 12.2 MiB | 1.25 ms | 1,630,296 B |
+//! | musl + mimalloc | 5.32 / 5.27 | 7.18 / 6.67 | 0 / 0 | 55.8 MiB | 2.04 ms | 1,753,896 B |
 //!
-//! mimalloc keeps everything mapped too, but holds three times the memory; musl's malloc
-//! faults on every large invocation and is the slowest; jemalloc adds 250 KB to the binary and
-//! nothing here. These two settings cost nothing at init and need no crate of their own.
+//! The faults of these settings are those of the first invocations of each run; a warm
+//! process takes a few a second. mimalloc keeps everything mapped too, but holds three times
+//! the memory and starts slower; musl's malloc faults on every large invocation and is the
+//! slowest; jemalloc adds 270 KB to the binary and starts slower for no gain. The latencies
+//! differ by less than the machine's noise. These two settings cost nothing at init and need
+//! no crate of their own.
 
 /// Allocations up to this size come from the heap, which keeps them, never from a mapping of
 /// their own: far above an invocation's largest buffer (a 6 MB payload).
