@@ -70,14 +70,13 @@ impl Config {
         let workers = match set(lookup("MAX_WORKERS")) {
             Some(value) => parse_max_workers(&value)?,
             None => {
-                let megabytes = match set(lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) {
-                    Some(memory) => Some(
+                let megabytes = set(lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+                    .map(|memory| {
                         memory
                             .parse::<u64>()
-                            .map_err(|_| ConfigError::InvalidMemorySize(memory.clone()))?,
-                    ),
-                    None => None,
-                };
+                            .map_err(|_| ConfigError::InvalidMemorySize(memory))
+                    })
+                    .transpose()?;
                 let managed = lookup("AWS_LAMBDA_INITIALIZATION_TYPE")
                     .is_some_and(|kind| kind.trim() == MANAGED_INSTANCES);
                 automatic_workers(megabytes, managed, available)
@@ -85,9 +84,7 @@ impl Config {
         };
         // Blank means the default, as for MAX_WORKERS (SAM passes an empty parameter so).
         let default_threshold = match set(lookup("FREQUENCY_THRESHOLD")) {
-            Some(value) => Threshold::parse(&value).ok_or(ConfigError::InvalidThreshold(
-                lookup("FREQUENCY_THRESHOLD").unwrap_or_default(),
-            ))?,
+            Some(value) => Threshold::parse(&value).ok_or(ConfigError::InvalidThreshold(value))?,
             None => Threshold::parse(DEFAULT_THRESHOLD).expect("the default threshold is a number"),
         };
         Ok(Config {
@@ -128,9 +125,8 @@ pub fn automatic_workers(megabytes: Option<u64>, managed: bool, available: usize
             let most = (megabytes / MIN_MB_PER_MANAGED_VCPU).max(1) as usize;
             available.clamp(1, most)
         }
-        (None, true) => available.max(1),
         (Some(megabytes), false) => workers_for_memory(megabytes, available),
-        (None, false) => available.max(1),
+        (None, _) => available.max(1),
     }
 }
 

@@ -68,24 +68,31 @@ const RESERVE_AHEAD_BYTES: usize = 64 << 20;
 /// else (unset, empty, `0`, `-1`, `2.5`, `eight`, a number beyond `u32`, spaces around it) means
 /// 1, one invocation at a time, as on standard Lambda.
 pub fn max_concurrency(value: Option<&str>) -> usize {
+    value.and_then(whole_number_from_1).unwrap_or(1)
+}
+
+/// The value as a whole number from 1 (`u32`, as lambda_runtime takes it), or `None`.
+fn whole_number_from_1(value: &str) -> Option<usize> {
     value
-        .and_then(|value| value.parse::<u32>().ok())
+        .parse::<u32>()
+        .ok()
         .filter(|&n| n > 0)
-        .map_or(1, |n| n as usize)
+        .map(|n| n as usize)
 }
 
 /// [`max_concurrency`] of this process's environment, with a warning when the variable is set
 /// to something it does not take (Lambda itself only ever sets a whole number from 1 to 1600).
 pub fn max_concurrency_from_env() -> usize {
-    let value = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok();
-    let concurrency = max_concurrency(value.as_deref());
-    if let Some(value) = value.filter(|value| value.parse::<u32>().map_or(true, |n| n == 0)) {
+    let Ok(value) = std::env::var("AWS_LAMBDA_MAX_CONCURRENCY") else {
+        return 1;
+    };
+    whole_number_from_1(&value).unwrap_or_else(|| {
         tracing::warn!(
             "AWS_LAMBDA_MAX_CONCURRENCY={value:?} is not a whole number from 1: serving one \
              invocation at a time"
         );
-    }
-    concurrency
+        1
+    })
 }
 
 /// Why serving stopped.
@@ -257,12 +264,13 @@ async fn next_invocation(serving: &Serving, mut buffer: Vec<u8>) -> Result<Invoc
         });
     }
     let request_id = header_text(&parts.headers, REQUEST_ID_HEADER)?;
-    header_text(&parts.headers, DEADLINE_HEADER)?
-        .parse::<u64>()
-        .map_err(|_| ServeError::Protocol(format!("sent a malformed {DEADLINE_HEADER} header")))?;
-    let context = Context::new(&request_id, Arc::clone(&serving.config), &parts.headers).map_err(
-        |error| ServeError::Protocol(format!("sent invocation headers it cannot read: {error}")),
-    )?;
+    // `Context::new` reads the deadline, and an error for a malformed one, but panics when the
+    // header is missing.
+    header_text(&parts.headers, DEADLINE_HEADER)?;
+    let context =
+        Context::new(request_id, Arc::clone(&serving.config), &parts.headers).map_err(|error| {
+            ServeError::Protocol(format!("sent invocation headers it cannot read: {error}"))
+        })?;
     buffer.clear();
     if let Some(length) = content_length(&parts.headers) {
         // Exact: a kept buffer grows to the largest payload, not to twice it.
@@ -375,6 +383,7 @@ async fn post(
         .await
         .map_err(ServeError::Transport)?;
     let status = response.status();
+    // Read to its end either way, so that the connection can serve the next request.
     let body = read_small_body(response.into_body()).await;
     if !status.is_success() {
         tracing::error!(%status, body, "the Runtime API refused the {what}");
@@ -382,13 +391,12 @@ async fn post(
     Ok(())
 }
 
-fn header_text(headers: &http::HeaderMap, name: &str) -> Result<String, ServeError> {
+fn header_text<'a>(headers: &'a http::HeaderMap, name: &str) -> Result<&'a str, ServeError> {
     let value = headers
         .get(name)
         .ok_or_else(|| ServeError::Protocol(format!("sent an invocation without {name}")))?;
     value
         .to_str()
-        .map(str::to_string)
         .map_err(|_| ServeError::Protocol(format!("sent a {name} header that is not text")))
 }
 
@@ -418,7 +426,8 @@ async fn read_small_body(body: Incoming) -> String {
     let mut body = body;
     while let Some(Ok(frame)) = body.frame().await {
         if let Some(data) = frame.data_ref() {
-            text.extend_from_slice(&data[..data.len().min(SHOWN - text.len().min(SHOWN))]);
+            // `text` never holds more than SHOWN bytes.
+            text.extend_from_slice(&data[..data.len().min(SHOWN - text.len())]);
         }
     }
     String::from_utf8_lossy(&text).into_owned()

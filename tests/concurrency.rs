@@ -322,6 +322,13 @@ fn events_of_every_kind_in_flight_together_are_each_answered_right() {
     function.assert_clean_protocol();
 }
 
+/// The `requestId` a log or metrics line carries; a line without one fails the test.
+fn request_id(line: &Value) -> &str {
+    line["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no requestId: {line}"))
+}
+
 fn json_lines(function: &LambdaProcess, stream: &str) -> Vec<Value> {
     function
         .lines()
@@ -372,9 +379,7 @@ fn every_summary_and_metrics_line_carries_its_own_invocation() {
     assert_eq!(summaries.len(), events.len(), "one summary per invocation");
     let mut cold_starts = 0;
     for line in &summaries {
-        let id = line["requestId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no requestId: {line}"));
+        let id = request_id(line);
         let (outcome, items, count) = by_request[id];
         assert_eq!(line["xrayTraceId"], outcome.trace_id.as_str(), "{line}");
         if line["message"] == "invocation processed" {
@@ -405,9 +410,7 @@ fn every_summary_and_metrics_line_carries_its_own_invocation() {
     );
     let mut cold_start_metrics = 0;
     for line in &metrics {
-        let id = line["requestId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no requestId: {line}"));
+        let id = request_id(line);
         let (outcome, items, count) = by_request[id];
         assert_eq!(line["xrayTraceId"], outcome.trace_id.as_str(), "{line}");
         if outcome.is_response() {

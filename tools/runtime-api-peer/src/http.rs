@@ -209,6 +209,21 @@ pub enum Writes {
 }
 
 impl Writes {
+    /// The name `--writes` takes and the summary line prints: `one` or `two`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Writes::OneWriteNoDelay => "one",
+            Writes::TwoWritesNagle => "two",
+        }
+    }
+
+    /// The way of writing called `name`.
+    pub fn from_name(name: &str) -> Option<Writes> {
+        [Writes::OneWriteNoDelay, Writes::TwoWritesNagle]
+            .into_iter()
+            .find(|writes| writes.name() == name)
+    }
+
     /// Whether connections set `TCP_NODELAY`.
     pub fn no_delay(self) -> bool {
         self == Writes::OneWriteNoDelay

@@ -166,11 +166,9 @@ fn parse_args(raw: &[String]) -> Result<Option<Args>, String> {
             }
             "--all-at-once" => args.arrivals = Arrivals::AllAtOnce,
             "--writes" => {
-                args.writes = match value(i, flag)?.as_str() {
-                    "one" => Writes::OneWriteNoDelay,
-                    "two" => Writes::TwoWritesNagle,
-                    other => return Err(format!("--writes needs `one` or `two`, got {other:?}")),
-                };
+                let name = value(i, flag)?;
+                args.writes = Writes::from_name(&name)
+                    .ok_or(format!("--writes needs `one` or `two`, got {name:?}"))?;
                 i += 1;
             }
             "--deadline-ms" => {
@@ -361,27 +359,25 @@ fn run(args: &Args) -> Result<bool, String> {
     drop(child);
     let _ = watcher.join();
     let hz = clock_ticks_per_second();
+    // CPU time, in ms, between two readings of /proc/PID/stat.
+    let cpu_ms_between = |from: ProcessStat, to: ProcessStat| {
+        hz.map(|hz| to.cpu_ticks.saturating_sub(from.cpu_ticks) as f64 * 1e3 / hz as f64)
+    };
     let per_invocation = |from: Option<ProcessStat>, count: usize| -> (Option<f64>, Option<f64>) {
         let (Some(from), Some(to), true) = (from, after, count > 0) else {
             return (None, None);
         };
         let round = |value: f64, places: f64| (value * places).round() / places;
-        let cpu = hz.map(|hz| {
-            let ms = to.cpu_ticks.saturating_sub(from.cpu_ticks) as f64 * 1e3 / hz as f64;
-            round(ms / count as f64, 1e3)
-        });
+        let cpu = cpu_ms_between(from, to).map(|ms| round(ms / count as f64, 1e3));
         let faults = to.minor_faults.saturating_sub(from.minor_faults) as f64 / count as f64;
         (cpu, Some(round(faults, 10.0)))
     };
     let (cpu_per_invocation, faults_per_invocation) = per_invocation(before, invocations);
     let (cpu_after_first, faults_after_first) =
         per_invocation(after_first, invocations.saturating_sub(1));
-    let cpu_ms = match (before, after, hz) {
-        (Some(before), Some(after), Some(hz)) => {
-            Some(after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 * 1e3 / hz as f64)
-        }
-        _ => None,
-    };
+    let cpu_ms = before
+        .zip(after)
+        .and_then(|(from, to)| cpu_ms_between(from, to));
     let init_errors: Vec<String> = peer.init_errors().iter().map(|e| e.to_string()).collect();
     println!(
         "{}",
@@ -404,10 +400,7 @@ fn run(args: &Args) -> Result<bool, String> {
             "exited": exited.map(|status| status.to_string()),
             "init_errors": init_errors,
             "problems": peer.problems(),
-            "writes": match args.writes {
-                Writes::OneWriteNoDelay => "one",
-                Writes::TwoWritesNagle => "two",
-            },
+            "writes": args.writes.name(),
         })
     );
     Ok(answered_all)
