@@ -19,6 +19,7 @@
 //! [`crate::fanout`] the moment it is met, so it is read once.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
@@ -28,6 +29,7 @@ use crate::error::{InvalidEvent, JsonKind, Problem};
 use crate::fanout::{self, ParsedItems};
 use crate::json::{self, Malformed};
 use crate::number::Threshold;
+use crate::scan;
 
 /// Which payload form an event is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +81,25 @@ pub enum Recognised {
     Event(Event),
     /// An HTTP request envelope: its body holds the event. An envelope is never read as a direct
     /// event, even when it also has an `items` member.
-    Http(HttpFormat),
+    Http(Envelope),
+}
+
+/// An HTTP request envelope, as [`recognise_request`] found it.
+#[derive(Debug)]
+pub struct Envelope {
+    pub format: HttpFormat,
+    /// The top level's `body`, decoded as the walk met it, when there is one `body` member and
+    /// it is a string that [`scan::decode_string`] reads: [`crate::http`] then takes it rather
+    /// than have the envelope's deserializer read megabytes a byte at a time.
+    pub body: Option<DecodedBody>,
+}
+
+/// A string member decoded where it lies.
+#[derive(Debug)]
+pub struct DecodedBody {
+    /// The string's place in the payload, quotes included.
+    pub span: Range<usize>,
+    pub text: String,
 }
 
 /// Reads a direct-invocation event. `parts` is how many workers may parse the items array.
@@ -208,7 +228,10 @@ fn recognise_object(
     let members = read_members(payload, open, parts)?;
     if envelopes {
         if let Some(format) = members.envelope.format() {
-            return Ok(Recognised::Http(format));
+            return Ok(Recognised::Http(Envelope {
+                format,
+                body: members.envelope.body.single(),
+            }));
         }
     }
     let (form, items, options) = choose_form(members)?;
@@ -242,7 +265,8 @@ struct Members<'a> {
 /// anything else.
 fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>, InvalidEvent> {
     let mut members = Members::default();
-    // The extents of the arrays the workers parsed (and checked for UTF-8 themselves).
+    // The extents of the values whose UTF-8 is proven and whose nesting is balanced: the items
+    // arrays the workers parsed, and a decoded `body` string.
     let mut arrays: Vec<(usize, usize)> = Vec::new();
     let end = walk_object(payload, open, &mut |name, pos| {
         Ok(match name {
@@ -283,15 +307,35 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
             }
             MemberName::HttpMethod => {
                 members.envelope.http_method = payload[pos] == b'"';
-                json::parse_value::<IgnoredAny>(payload, pos)?.1
+                json::skip_value(payload, pos)?
             }
             MemberName::RequestContext => {
                 let (context, end) = read_request_context(payload, pos)?;
                 members.envelope.request_context = context;
                 end
             }
+            MemberName::Body => {
+                let decoded = (payload[pos] == b'"')
+                    .then(|| scan::decode_string(payload, pos + 1))
+                    .flatten();
+                match decoded {
+                    Some((text, close)) => {
+                        // Proven UTF-8 and balanced, as the items arrays are.
+                        arrays.push((pos, close + 1));
+                        members.envelope.body.record(Some(DecodedBody {
+                            span: pos..close + 1,
+                            text,
+                        }));
+                        close + 1
+                    }
+                    None => {
+                        members.envelope.body.record(None);
+                        json::skip_value(payload, pos)?
+                    }
+                }
+            }
             MemberName::Http | MemberName::Method | MemberName::Other => {
-                json::parse_value::<IgnoredAny>(payload, pos)?.1
+                json::skip_value(payload, pos)?
             }
         })
     })
@@ -453,7 +497,7 @@ fn read_batch_input(payload: &[u8], pos: usize) -> Result<(BatchInput<'_>, usize
     let end = walk_object(payload, pos, &mut |name, pos| match name {
         MemberName::Threshold => read_raw(payload, pos, &mut options.threshold),
         MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices),
-        _ => Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1),
+        _ => Ok(json::skip_value(payload, pos)?),
     })?;
     Ok((BatchInput::Object(options), end))
 }
@@ -466,6 +510,28 @@ struct EnvelopeMarkers {
     /// A string `httpMethod`.
     http_method: bool,
     request_context: RequestContext,
+    body: BodyMember,
+}
+
+/// The `body` members of the top level, as far as taking the body decoded goes.
+#[derive(Default)]
+struct BodyMember {
+    /// The last one, when it was decoded.
+    decoded: Option<DecodedBody>,
+    seen: usize,
+}
+
+impl BodyMember {
+    fn record(&mut self, decoded: Option<DecodedBody>) {
+        self.seen += 1;
+        self.decoded = decoded;
+    }
+
+    /// The one `body` member, decoded; `None` when there are several (serde_json's reading of
+    /// the envelope decides what they mean).
+    fn single(self) -> Option<DecodedBody> {
+        self.decoded.filter(|_| self.seen == 1)
+    }
 }
 
 /// What a `requestContext` member holds, as far as recognising envelopes goes.
@@ -500,7 +566,7 @@ fn read_request_context(payload: &[u8], pos: usize) -> Result<(RequestContext, u
     let end = walk_object(payload, pos, &mut |name, pos| match name {
         MemberName::HttpMethod => {
             context.http_method = payload.get(pos) == Some(&b'"');
-            Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1)
+            Ok(json::skip_value(payload, pos)?)
         }
         MemberName::Http if payload.get(pos) == Some(&b'{') => {
             let mut method = false;
@@ -508,12 +574,12 @@ fn read_request_context(payload: &[u8], pos: usize) -> Result<(RequestContext, u
                 if name == MemberName::Method {
                     method = payload.get(pos) == Some(&b'"');
                 }
-                Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1)
+                json::skip_value(payload, pos)
             })?;
             context.http_method_v2 = method;
             Ok(end)
         }
-        _ => Ok(json::parse_value::<IgnoredAny>(payload, pos)?.1),
+        _ => Ok(json::skip_value(payload, pos)?),
     })?;
     Ok((context, end))
 }
@@ -533,6 +599,8 @@ enum MemberName {
     RequestContext,
     Http,
     Method,
+    /// `body`, an HTTP request's body.
+    Body,
     Other,
 }
 
@@ -556,6 +624,7 @@ impl<'de> Deserialize<'de> for MemberName {
                     "requestContext" => MemberName::RequestContext,
                     "http" => MemberName::Http,
                     "method" => MemberName::Method,
+                    "body" => MemberName::Body,
                     _ => MemberName::Other,
                 })
             }
@@ -860,13 +929,19 @@ mod tests {
         let v2 = r#"{"version": "2.0", "requestContext": {"http": {"method": "POST"}}, "body": "[]", "items": []}"#;
         assert!(matches!(
             recognise_request(v2.as_bytes(), 1),
-            Ok(Recognised::Http(HttpFormat::V2))
+            Ok(Recognised::Http(Envelope {
+                format: HttpFormat::V2,
+                body: Some(_)
+            }))
         ));
         let v1 =
             r#"{"httpMethod": "POST", "requestContext": {"httpMethod": "POST"}, "body": "[]"}"#;
         assert!(matches!(
             recognise_request(v1.as_bytes(), 1),
-            Ok(Recognised::Http(HttpFormat::V1))
+            Ok(Recognised::Http(Envelope {
+                format: HttpFormat::V1,
+                body: Some(_)
+            }))
         ));
         // HTTP-looking, but no envelope its reader could read: direct events.
         for direct in [

@@ -99,8 +99,8 @@ pub fn answer(
             result: Ok(respond(event, payload, default_threshold, workers, started)),
             http: None,
         },
-        Ok(Recognised::Http(format)) => {
-            let evaluated = http::respond(payload, format, request_id, |body| {
+        Ok(Recognised::Http(envelope)) => {
+            let evaluated = http::respond(payload, envelope, request_id, |body| {
                 evaluate(body, parts, default_threshold, workers).map_err(FunctionError::from)
             });
             match evaluated {

@@ -226,7 +226,7 @@ impl ItemScanner {
     fn value_end(&mut self, p: &[u8], value: usize, depth: usize) -> Option<usize> {
         match *p.get(value)? {
             b'"' => {
-                let (close, non_ascii) = string_end(p, value + 1)?;
+                let (close, non_ascii) = scan::string_end(p, value + 1)?;
                 self.utf8_unchecked |= non_ascii;
                 Some(close + 1)
             }
@@ -410,42 +410,6 @@ fn plain_name_end(p: &[u8], start: usize) -> Option<usize> {
     (!stop.non_ascii || std::str::from_utf8(&p[start..close]).is_ok()).then_some(close)
 }
 
-/// The offset of the closing quote of a string value whose content starts at `start`, and
-/// whether it holds bytes that are not ASCII (their UTF-8 is then the caller's to check).
-/// Escapes are read as serde_json reads them in the values it skips: `\"`, `\\`, `\/`, `\b`,
-/// `\f`, `\n`, `\r`, `\t`, or `\u` and four hex digits, whatever code unit they make. `None`
-/// for a control character, any other escape, or a string that does not end.
-#[inline(always)]
-fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut stop = scan::string_stop(p, start);
-    let mut non_ascii = stop.non_ascii;
-    loop {
-        let at = stop.at?;
-        match p[at] {
-            b'"' => return Some((at, non_ascii)),
-            b'\\' => {
-                stop = scan::string_stop(p, escape_end(p, at)?);
-                non_ascii |= stop.non_ascii;
-            }
-            _ => return None,
-        }
-    }
-}
-
-/// The end of the escape whose backslash is at `at`.
-#[inline(always)]
-fn escape_end(p: &[u8], at: usize) -> Option<usize> {
-    match *p.get(at + 1)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 2),
-        b'u' => p
-            .get(at + 2..at + 6)?
-            .iter()
-            .all(u8::is_ascii_hexdigit)
-            .then_some(at + 6),
-        _ => None,
-    }
-}
-
 /// The end of the array or object at `start`, which opens nesting level `level` (the item
 /// being `level - 1`), with whether it holds bytes that are not ASCII; `None` for anything
 /// [`ItemScanner::value_end`] would not read, a syntax error, or nesting beyond
@@ -483,7 +447,7 @@ fn nested_end(p: &[u8], start: usize, level: usize) -> Option<(usize, bool)> {
                 }
             }
             b'"' => {
-                let (close, text) = string_end(p, i + 1)?;
+                let (close, text) = scan::string_end(p, i + 1)?;
                 non_ascii |= text;
                 close + 1
             }
@@ -529,7 +493,7 @@ fn nested_member_value(p: &[u8], name: usize, non_ascii: &mut bool) -> Option<us
     if *p.get(name)? != b'"' {
         return None;
     }
-    let (close, text) = string_end(p, name + 1)?;
+    let (close, text) = scan::string_end(p, name + 1)?;
     *non_ascii |= text;
     let colon = skip_ws(p, close + 1);
     (*p.get(colon)? == b':').then(|| skip_ws(p, colon + 1))

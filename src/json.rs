@@ -6,9 +6,11 @@
 //! where a value ends, so each value is parsed by a short-lived `StreamDeserializer`,
 //! which does.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use crate::error::Problem;
+use crate::scan;
 
 /// A syntax error at a byte offset of the payload; the path is added by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +86,20 @@ pub fn parse_value<'a, T: Deserialize<'a>>(
 
 /// A serde_json error from parsing `payload[base..]`, placed at its offset in the payload and
 /// said in this function's words ([`plain_words`]).
+/// The offset just past the value at `pos`, skipped as [`parse_value`] skips it with
+/// `IgnoredAny`, with the same errors. Strings, the one kind of value that can be megabytes
+/// long outside the items (an HTTP request's body, say), are found 16 bytes at a time
+/// ([`scan::string_end`]) rather than by serde_json's byte loop; like serde_json when it
+/// skips, this leaves their UTF-8 to the caller's check.
+pub fn skip_value(payload: &[u8], pos: usize) -> Result<usize, Malformed> {
+    if payload.get(pos) == Some(&b'"') {
+        if let Some((close, _)) = scan::string_end(payload, pos + 1) {
+            return Ok(close + 1);
+        }
+    }
+    parse_value::<IgnoredAny>(payload, pos).map(|(_, end)| end)
+}
+
 pub fn from_serde(payload: &[u8], base: usize, error: &serde_json::Error) -> Malformed {
     let text = error.to_string();
     // serde_json appends " at line L column C"; the caller's message gives its own.
@@ -195,12 +211,7 @@ pub fn check_depth(
     let mut pos = start;
     while pos < end {
         match payload[pos] {
-            b'"' => {
-                pos += 1;
-                while pos < end && payload[pos] != b'"' {
-                    pos += if payload[pos] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'"' => pos = closing_quote(payload, pos + 1, end),
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -213,6 +224,21 @@ pub fn check_depth(
         pos += 1;
     }
     Ok(depth)
+}
+
+/// The offset of the quote that closes the string whose content starts at `pos`, in text
+/// already read as JSON (`end` where the string does not close before it): a jump from one
+/// `"` or `\\` to the next, 16 bytes at a time.
+fn closing_quote(payload: &[u8], mut pos: usize, end: usize) -> usize {
+    loop {
+        match scan::string_stop(payload, pos).at {
+            Some(at) if at < end && payload[at] == b'\\' => pos = at + 2,
+            // A control character cannot be in JSON text that was read; passed over all the same.
+            Some(at) if at < end && payload[at] != b'"' => pos = at + 1,
+            Some(at) if at < end => return at,
+            _ => return end,
+        }
+    }
 }
 
 /// What a byte was, for "expected X, found Y" syntax messages.
@@ -264,6 +290,17 @@ mod tests {
         assert_eq!(
             check_depth(text.as_bytes(), 0, text.len(), MAX_DEPTH - 1),
             Ok(MAX_DEPTH - 1)
+        );
+        // Strings longer than a vector step, ending in an escaped backslash or holding an
+        // escaped quote, then real brackets after them.
+        let long = "plain text longer than one step of the scan";
+        let text = format!(r#"["{long}\\", "{long}\"[[", ["\\\"[{long}", [["{long}"#);
+        assert_eq!(check_depth(text.as_bytes(), 0, text.len(), 0), Ok(4));
+        let error = check_depth(text.as_bytes(), 0, text.len(), MAX_DEPTH - 2).unwrap_err();
+        assert_eq!(text.as_bytes()[error.offset], b'[');
+        assert_eq!(
+            error.offset,
+            text.rfind(r#"[[""#).expect("the last brackets")
         );
     }
 
