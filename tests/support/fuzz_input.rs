@@ -169,6 +169,8 @@ const TOP_KEYS: &[&str] = &[
     "data",
     "version",
     "requestContext",
+    "body",
+    "b\\u006fdy",
     "httpMethod",
     "frequency",
 ];
