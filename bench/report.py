@@ -92,6 +92,44 @@ def load(out, name, items, event_bytes, problems):
     return {"runs": runs, "init": init}
 
 
+def load_function_url(out, items, problems):
+    """The runs on the event sent as a Function URL request's body, or None when absent."""
+    event = out / f"function-url-{items}.json"
+    if not event.exists():
+        return None
+    request_bytes = event.stat().st_size
+    runs = {}
+    for name in ("ours", "floor"):
+        path = out / f"{name}-function-url.jsonl"
+        if not path.exists():
+            problems.append(f"{path.name} is missing")
+            return None
+        lines = read_lines(path)
+        invocations = [l for l in lines if l.get("type") == "invocation"]
+        if not invocations or lines[-1].get("type") != "summary":
+            problems.append(f"{path.name}: no invocation answered, or no summary")
+            return None
+        for line in invocations:
+            body = line.get("body")
+            if name == "floor":
+                good = isinstance(body, dict) and body.get("payload_bytes") == request_bytes
+            else:
+                # An HTTP reply: status 200, the direct invocation's answer as its body text.
+                try:
+                    answer = json.loads(body["body"])
+                    good = body.get("statusCode") == 200 and answer.get("total_items") == items
+                except (TypeError, KeyError, ValueError):
+                    good = False
+            if line["outcome"] != "response" or not good:
+                problems.append(f"{path.name}: invocation {line['round']} answered {body}")
+        runs[name] = {
+            "median": statistics.median(l["function_ms"] for l in invocations),
+            "cpu": lines[-1].get("cpu_ms_per_invocation"),
+            "n": len(invocations),
+        }
+    return {"bytes": request_bytes, "runs": runs}
+
+
 def fmt_ms(value):
     if value is None:
         return "–"
@@ -139,6 +177,7 @@ def main():
                 counts |= run["counts"]
     if len(counts) > 1:
         problems.append(f"the functions disagree on high_frequency_count: {sorted(counts)}")
+    function_url = load_function_url(args.out, args.items, problems)
     if problems or any(r is None for r in results.values()):
         for problem in problems:
             print(f"bench/report.py: {problem}", file=sys.stderr)
@@ -223,6 +262,22 @@ def main():
     else:
         print(f"| aarch64 `bootstrap` size | {arm64} | ≤ 2 MiB | unavailable |")
     print()
+    if function_url:
+        ours, floor = function_url["runs"]["ours"], function_url["runs"]["floor"]
+        print(f"### The same event as the body of a Function URL request "
+              f"({function_url['bytes'] / 1e6:.2f} MB), {ours['n']} invocations, one write")
+        print()
+        print("| function | median ms | CPU ms per invocation |")
+        print("| --- | ---: | ---: |")
+        print(f"| frequency-fanout (this project) | {fmt_ms(ours['median'])} | "
+              f"{fmt_ms(ours['cpu'])} |")
+        print(f"| transport floor (raw payload, no parse) | {fmt_ms(floor['median'])} | "
+              f"{fmt_ms(floor['cpu'])} |")
+        print()
+        print(f"Ours on the request / ours on the direct event (one write): "
+              f"{ours['median'] / med[('ours', 'one')]:.2f}×; "
+              f"ours / the floor on the request: {ours['median'] / floor['median']:.2f}×.")
+        print()
     return 0
 
 
