@@ -34,7 +34,9 @@ fn main() -> ExitCode {
             }
         },
         Some(other) => {
-            eprintln!("generate: unknown argument {other}\nusage: generate ITEMS FILE [--function-url]");
+            eprintln!(
+                "generate: unknown argument {other}\nusage: generate ITEMS FILE [--function-url]"
+            );
             return ExitCode::from(2);
         }
     };

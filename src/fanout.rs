@@ -210,13 +210,30 @@ struct Run {
     end: RunEnd,
 }
 
-/// How many parts each worker's share is cut into. A worker that finishes its part early
-/// takes another instead of waiting for a slower one (a core shared with other work, a
-/// denser stretch of the array), at the cost of a few more boundary guesses to verify.
-pub const PARTS_PER_WORKER: usize = 4;
+/// How many parts each worker's share is cut into, at most. A worker that finishes its part
+/// early takes another instead of waiting for a slower one (a core shared with other work, a
+/// denser stretch of the array), at the cost of a few more boundary guesses to verify: what
+/// is left at the end is at most one part, a sixteenth of a worker's share.
+pub const PARTS_PER_WORKER: usize = 16;
+
+/// The fewest bytes of the array a part is cut to (while there are more workers than parts
+/// it may be less): below it, a part's fixed costs (a task, a boundary guess, a buffer) would
+/// be a noticeable share of its parse.
+pub const MIN_PART_BYTES: usize = 8 * 1024;
+
+/// How many parts an array of `bytes` bytes is cut into for `workers` workers.
+fn part_count(bytes: usize, workers: usize) -> usize {
+    if workers <= 1 {
+        return 1;
+    }
+    workers
+        .saturating_mul(PARTS_PER_WORKER)
+        .min(bytes / MIN_PART_BYTES)
+        .max(workers)
+}
 
 /// Parses the items array whose `[` is at `open` with `workers` workers of the current rayon
-/// pool (serially when `workers` is 1): the array is cut into `workers * PARTS_PER_WORKER`
+/// pool (serially when `workers` is 1): the array is cut into [`part_count`]
 /// parts, each run as its own task. Returns the items and the offset just past the `]`.
 /// `items_path` (`items`, `Items`, or empty for a bare array) names the array in syntax errors.
 pub fn parse_items(
@@ -244,11 +261,7 @@ pub fn parse_items(
     };
 
     let started = Instant::now();
-    let parts = if workers > 1 {
-        workers.saturating_mul(PARTS_PER_WORKER)
-    } else {
-        1
-    };
+    let parts = part_count(payload.len() - first, workers);
     let starts = guess_starts(payload, first, parts);
     let split = started.elapsed();
     let runs: Vec<Option<Run>> = if starts.len() == 1 {
