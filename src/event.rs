@@ -267,7 +267,7 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
     let mut members = Members::default();
     // The extents of the values whose UTF-8 is proven and whose nesting is balanced: the items
     // arrays the workers parsed, and a decoded `body` string.
-    let mut arrays: Vec<(usize, usize)> = Vec::new();
+    let mut proven: Vec<(usize, usize)> = Vec::new();
     let end = walk_object(payload, open, &mut |name, pos| {
         Ok(match name {
             MemberName::Items | MemberName::BatchItems => {
@@ -278,7 +278,7 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
                 };
                 let (value, end) = read_items(payload, pos, parts, path)?;
                 if let ItemsMember::Array(_) = value {
-                    arrays.push((pos, end));
+                    proven.push((pos, end));
                 }
                 let member = Some(Member { offset: pos, value });
                 if name == MemberName::Items {
@@ -314,6 +314,9 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
                 members.envelope.request_context = context;
                 end
             }
+            // Decoded whether or not the payload turns out an envelope (its markers may come
+            // after it): the decode finds the string's end as a skip would, and a direct event
+            // seldom has a `body`.
             MemberName::Body => {
                 let decoded = (payload[pos] == b'"')
                     .then(|| scan::decode_string(payload, pos + 1))
@@ -321,7 +324,7 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
                 match decoded {
                     Some((text, close)) => {
                         // Proven UTF-8 and balanced, as the items arrays are.
-                        arrays.push((pos, close + 1));
+                        proven.push((pos, close + 1));
                         members.envelope.body.record(Some(DecodedBody {
                             span: pos..close + 1,
                             text,
@@ -341,7 +344,7 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
     })
     .map_err(|m| malformed("$", m, payload))?;
     expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
-    check_utf8_outside(payload, &arrays).map_err(|m| malformed("$", m, payload))?;
+    check_utf8_outside(payload, &proven).map_err(|m| malformed("$", m, payload))?;
     Ok(members)
 }
 
@@ -497,7 +500,7 @@ fn read_batch_input(payload: &[u8], pos: usize) -> Result<(BatchInput<'_>, usize
     let end = walk_object(payload, pos, &mut |name, pos| match name {
         MemberName::Threshold => read_raw(payload, pos, &mut options.threshold),
         MemberName::IncludeIndices => read_raw(payload, pos, &mut options.include_indices),
-        _ => Ok(json::skip_value(payload, pos)?),
+        _ => json::skip_value(payload, pos),
     })?;
     Ok((BatchInput::Object(options), end))
 }
@@ -566,7 +569,7 @@ fn read_request_context(payload: &[u8], pos: usize) -> Result<(RequestContext, u
     let end = walk_object(payload, pos, &mut |name, pos| match name {
         MemberName::HttpMethod => {
             context.http_method = payload.get(pos) == Some(&b'"');
-            Ok(json::skip_value(payload, pos)?)
+            json::skip_value(payload, pos)
         }
         MemberName::Http if payload.get(pos) == Some(&b'{') => {
             let mut method = false;
@@ -579,7 +582,7 @@ fn read_request_context(payload: &[u8], pos: usize) -> Result<(RequestContext, u
             context.http_method_v2 = method;
             Ok(end)
         }
-        _ => Ok(json::skip_value(payload, pos)?),
+        _ => json::skip_value(payload, pos),
     })?;
     Ok((context, end))
 }

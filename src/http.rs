@@ -221,11 +221,11 @@ mod tests {
     use super::*;
     use crate::event::{self, Recognised};
 
-    /// The request as the handler reads it (the body decoded by the walk where it can be), or
-    /// the error, beside the same payload read as a whole by serde_json.
     /// What a test compares of a request: its method, its body, and whether that is base64.
     type Fields = (Method, Option<String>, bool);
 
+    /// The request as the handler reads it (the body decoded by the walk where it can be), or
+    /// the error, beside the same payload read as a whole by serde_json.
     fn both_ways(payload: &str) -> [Result<Fields, InvalidEvent>; 2] {
         let Ok(Recognised::Http(envelope)) = event::recognise_request(payload.as_bytes(), 1) else {
             panic!("not an envelope: {payload}");

@@ -211,7 +211,8 @@ pub fn check_depth(
     let mut pos = start;
     while pos < end {
         match payload[pos] {
-            b'"' => pos = closing_quote(payload, pos + 1, end),
+            // A string read as JSON closes (else `end` is inside it, and the walk is over).
+            b'"' => pos = scan::string_end(payload, pos + 1).map_or(end, |(close, _)| close),
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -224,21 +225,6 @@ pub fn check_depth(
         pos += 1;
     }
     Ok(depth)
-}
-
-/// The offset of the quote that closes the string whose content starts at `pos`, in text
-/// already read as JSON (`end` where the string does not close before it): a jump from one
-/// `"` or `\\` to the next, 16 bytes at a time.
-fn closing_quote(payload: &[u8], mut pos: usize, end: usize) -> usize {
-    loop {
-        match scan::string_stop(payload, pos).at {
-            Some(at) if at < end && payload[at] == b'\\' => pos = at + 2,
-            // A control character cannot be in JSON text that was read; passed over all the same.
-            Some(at) if at < end && payload[at] != b'"' => pos = at + 1,
-            Some(at) if at < end => return at,
-            _ => return end,
-        }
-    }
 }
 
 /// What a byte was, for "expected X, found Y" syntax messages.

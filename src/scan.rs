@@ -496,6 +496,23 @@ mod tests {
         b"}]",
     ];
 
+    /// A quote, then pieces of content, then a closing quote and more JSON, or the end of the
+    /// text, or nothing.
+    fn string_texts() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec(prop::sample::select(PIECES), 0..40),
+            prop::sample::select(vec![&b"\""[..], b"\", 1]", b""]),
+        )
+            .prop_map(|(pieces, after)| {
+                let mut json = b"\"".to_vec();
+                pieces
+                    .iter()
+                    .for_each(|piece| json.extend_from_slice(piece));
+                json.extend_from_slice(after);
+                json
+            })
+    }
+
     /// Whether the string has a `\u` escape of a surrogate (D800 to DFFF).
     fn has_surrogate_escape(json: &[u8]) -> bool {
         let mut i = 0;
@@ -521,15 +538,7 @@ mod tests {
         /// Whatever `decode_string` decodes, serde_json decodes to the same text, ending at the
         /// same quote; whatever serde_json decodes without a surrogate escape, so does it.
         #[test]
-        fn strings_decode_as_serde_json_decodes_them(
-            pieces in prop::collection::vec(prop::sample::select(PIECES), 0..40),
-            after in prop::sample::select(vec![&b"\""[..], b"\", 1]", b""]),
-        ) {
-            let mut json = b"\"".to_vec();
-            for piece in &pieces {
-                json.extend_from_slice(piece);
-            }
-            json.extend_from_slice(after);
+        fn strings_decode_as_serde_json_decodes_them(json in string_texts()) {
             let mut stream = serde_json::Deserializer::from_slice(&json).into_iter::<String>();
             let by_serde = match stream.next() {
                 Some(Ok(text)) => Some((text, stream.byte_offset() - 1)),
@@ -551,15 +560,7 @@ mod tests {
 
         /// The string skip ends where serde_json's does, and refuses what it refuses.
         #[test]
-        fn strings_end_where_serde_json_skips_them(
-            pieces in prop::collection::vec(prop::sample::select(PIECES), 0..40),
-            after in prop::sample::select(vec![&b"\""[..], b"\", 1]", b""]),
-        ) {
-            let mut json = b"\"".to_vec();
-            for piece in &pieces {
-                json.extend_from_slice(piece);
-            }
-            json.extend_from_slice(after);
+        fn strings_end_where_serde_json_skips_them(json in string_texts()) {
             let mut stream =
                 serde_json::Deserializer::from_slice(&json).into_iter::<serde::de::IgnoredAny>();
             let by_serde = match stream.next() {
