@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{InvalidEvent, JsonKind, Problem};
-use crate::fanout::{self, ParsedItems};
+use crate::fanout::{self, ItemsPlan, ParsedItems};
 use crate::json::{self, Malformed};
 use crate::number::Threshold;
 use crate::scan;
@@ -102,31 +102,31 @@ pub struct DecodedBody {
     pub text: String,
 }
 
-/// Reads a direct-invocation event. `parts` is how many workers may parse the items array.
-pub fn recognise(payload: &[u8], parts: usize) -> Result<Event, InvalidEvent> {
-    match recognise_any(payload, parts, false)? {
+/// Reads a direct-invocation event, its items arrays parsed as `plan` says.
+pub fn recognise(payload: &[u8], plan: ItemsPlan<'_>) -> Result<Event, InvalidEvent> {
+    match recognise_any(payload, plan, false)? {
         Recognised::Event(event) => Ok(event),
         Recognised::Http(_) => unreachable!("envelopes are only recognised when asked for"),
     }
 }
 
 /// Reads a payload that may also be an HTTP request envelope.
-pub fn recognise_request(payload: &[u8], parts: usize) -> Result<Recognised, InvalidEvent> {
-    recognise_any(payload, parts, true)
+pub fn recognise_request(payload: &[u8], plan: ItemsPlan<'_>) -> Result<Recognised, InvalidEvent> {
+    recognise_any(payload, plan, true)
 }
 
 fn recognise_any(
     payload: &[u8],
-    parts: usize,
+    plan: ItemsPlan<'_>,
     envelopes: bool,
 ) -> Result<Recognised, InvalidEvent> {
     // A UTF-8 byte order mark before the text is skipped, as RFC 8259 (section 8.1) allows
     // and Python's json.loads does for bytes.
     let start = json::skip_whitespace(payload, bom_length(payload));
     match payload.get(start) {
-        Some(b'{') => recognise_object(payload, start, parts, envelopes),
+        Some(b'{') => recognise_object(payload, start, plan, envelopes),
         Some(b'[') => {
-            let (items, end) = fanout::parse_items(payload, start, parts, "")
+            let (items, end) = fanout::parse_items(payload, start, plan, "")
                 .map_err(|m| malformed("$", m, payload))?;
             expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
             if let Some(rejection) = items.rejection {
@@ -222,10 +222,10 @@ enum BatchInput<'a> {
 fn recognise_object(
     payload: &[u8],
     open: usize,
-    parts: usize,
+    plan: ItemsPlan<'_>,
     envelopes: bool,
 ) -> Result<Recognised, InvalidEvent> {
-    let members = read_members(payload, open, parts)?;
+    let members = read_members(payload, open, plan)?;
     if envelopes {
         if let Some(format) = members.envelope.format() {
             return Ok(Recognised::Http(Envelope {
@@ -263,7 +263,11 @@ struct Members<'a> {
 /// Walks the object whose `{` is at `open` once, the items arrays parsed on the pool as they
 /// are met, then checks what lies outside them: malformed JSON anywhere is reported before
 /// anything else.
-fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>, InvalidEvent> {
+fn read_members<'a>(
+    payload: &'a [u8],
+    open: usize,
+    plan: ItemsPlan<'_>,
+) -> Result<Members<'a>, InvalidEvent> {
     let mut members = Members::default();
     // The extents of the values whose UTF-8 is proven and whose nesting is balanced: the items
     // arrays the workers parsed, and a decoded `body` string.
@@ -276,7 +280,26 @@ fn read_members(payload: &[u8], open: usize, parts: usize) -> Result<Members<'_>
                 } else {
                     "Items"
                 };
-                let (value, end) = read_items(payload, pos, parts, path)?;
+                // The threshold of the form this array stands for, when it came first.
+                let options = if name == MemberName::Items {
+                    Some(&members.options)
+                } else {
+                    match &members.batch_input {
+                        Some(Member {
+                            value: BatchInput::Object(options),
+                            ..
+                        }) => Some(options),
+                        _ => None,
+                    }
+                };
+                let read_before = options
+                    .and_then(|options| options.threshold.as_ref())
+                    .and_then(|threshold| Threshold::parse(threshold.value.get()));
+                let plan = ItemsPlan {
+                    likely_threshold: read_before.as_ref().or(plan.likely_threshold),
+                    ..plan
+                };
+                let (value, end) = read_items(payload, pos, plan, path)?;
                 if let ItemsMember::Array(_) = value {
                     proven.push((pos, end));
                 }
@@ -462,11 +485,11 @@ fn kind_of(value: &RawValue) -> JsonKind {
 fn read_items(
     payload: &[u8],
     pos: usize,
-    parts: usize,
+    plan: ItemsPlan<'_>,
     path: &'static str,
 ) -> Result<(ItemsMember, usize), Malformed> {
     if payload.get(pos) == Some(&b'[') {
-        let (parsed, end) = fanout::parse_items(payload, pos, parts, path)?;
+        let (parsed, end) = fanout::parse_items(payload, pos, plan, path)?;
         Ok((ItemsMember::Array(parsed), end))
     } else {
         let (_, end) =
@@ -693,11 +716,11 @@ mod tests {
     use crate::number::Frequency;
 
     fn event(text: &str) -> Event {
-        recognise(text.as_bytes(), 1).unwrap_or_else(|e| panic!("{text}: {e}"))
+        recognise(text.as_bytes(), ItemsPlan::workers(1)).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     fn rejection(text: &str) -> String {
-        match recognise(text.as_bytes(), 1) {
+        match recognise(text.as_bytes(), ItemsPlan::workers(1)) {
             Ok(_) => panic!("{text} was accepted"),
             Err(error) => error.to_string(),
         }
@@ -903,7 +926,7 @@ mod tests {
             ),
         ];
         for (text, rejected_at) in cases {
-            let result = recognise(text.as_bytes(), 1);
+            let result = recognise(text.as_bytes(), ItemsPlan::workers(1));
             match rejected_at {
                 None => {
                     if let Err(error) = result {
@@ -922,16 +945,17 @@ mod tests {
     #[test]
     fn a_leading_byte_order_mark_is_skipped() {
         let with_bom = b"\xEF\xBB\xBF{\"items\": [{\"frequency\": 11}]}";
-        let event = recognise(with_bom, 1).expect("a BOM before the text is allowed");
+        let event =
+            recognise(with_bom, ItemsPlan::workers(1)).expect("a BOM before the text is allowed");
         assert_eq!(frequencies(&event), vec![Frequency::Int(11)]);
-        assert!(recognise(b"{\"items\": []}\xEF\xBB\xBF", 1).is_err());
+        assert!(recognise(b"{\"items\": []}\xEF\xBB\xBF", ItemsPlan::workers(1)).is_err());
     }
 
     #[test]
     fn http_envelopes_are_recognised_only_when_asked_for() {
         let v2 = r#"{"version": "2.0", "requestContext": {"http": {"method": "POST"}}, "body": "[]", "items": []}"#;
         assert!(matches!(
-            recognise_request(v2.as_bytes(), 1),
+            recognise_request(v2.as_bytes(), ItemsPlan::workers(1)),
             Ok(Recognised::Http(Envelope {
                 format: HttpFormat::V2,
                 body: Some(_)
@@ -940,7 +964,7 @@ mod tests {
         let v1 =
             r#"{"httpMethod": "POST", "requestContext": {"httpMethod": "POST"}, "body": "[]"}"#;
         assert!(matches!(
-            recognise_request(v1.as_bytes(), 1),
+            recognise_request(v1.as_bytes(), ItemsPlan::workers(1)),
             Ok(Recognised::Http(Envelope {
                 format: HttpFormat::V1,
                 body: Some(_)
@@ -956,7 +980,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    recognise_request(direct.as_bytes(), 1),
+                    recognise_request(direct.as_bytes(), ItemsPlan::workers(1)),
                     Ok(Recognised::Event(_))
                 ),
                 "{direct}"

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::item::{ItemFault, ItemScanner};
 use crate::json::{self, Malformed};
-use crate::number::Frequency;
+use crate::number::{Frequency, Threshold};
 
 /// A rejected item, by index among all items.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,38 @@ pub struct ParsedItems {
     pub rejection: Option<ItemRejection>,
     /// Where the time went, for the invocation's summary.
     pub timings: ItemsTimings,
+    /// The items above the plan's threshold, when it had one: each part counted them in its
+    /// own task, as soon as it was parsed.
+    counted: Option<CountedAbove>,
+}
+
+/// A count of the items above a threshold.
+#[derive(Debug)]
+struct CountedAbove {
+    threshold: Threshold,
+    count: usize,
+}
+
+/// How an items array is to be parsed.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemsPlan<'t> {
+    /// How many workers of the current rayon pool parse it (serially for 1).
+    pub workers: usize,
+    /// The threshold the event will most likely be judged by, as far as the text before the
+    /// array tells. Each part counts its items above it in the task that parsed it, while
+    /// their frequencies are still in that worker's cache and without a second round on the
+    /// pool; the count is used only when the event's threshold turns out to be the same.
+    pub likely_threshold: Option<&'t Threshold>,
+}
+
+impl ItemsPlan<'_> {
+    /// A plan that only parses, with `workers` workers.
+    pub fn workers(workers: usize) -> ItemsPlan<'static> {
+        ItemsPlan {
+            workers,
+            likely_threshold: None,
+        }
+    }
 }
 
 /// Time spent in each phase of the fan-out.
@@ -124,6 +156,14 @@ impl ParsedItems {
         self.len() == 0
     }
 
+    /// How many items lie above `threshold`, when the parts counted them against it already.
+    pub fn counted_above(&self, threshold: &Threshold) -> Option<usize> {
+        self.counted
+            .as_ref()
+            .filter(|counted| counted.threshold == *threshold)
+            .map(|counted| counted.count)
+    }
+
     /// Every frequency in item order.
     pub fn iter(&self) -> impl Iterator<Item = &Frequency> {
         self.parts.iter().flatten()
@@ -207,6 +247,8 @@ enum RunEnd {
 #[derive(Debug)]
 struct Run {
     frequencies: Vec<Frequency>,
+    /// The frequencies above the plan's likely threshold, when it has one.
+    above: Option<usize>,
     end: RunEnd,
 }
 
@@ -232,16 +274,20 @@ fn part_count(bytes: usize, workers: usize) -> usize {
         .max(workers)
 }
 
-/// Parses the items array whose `[` is at `open` with `workers` workers of the current rayon
-/// pool (serially when `workers` is 1): the array is cut into [`part_count`]
-/// parts, each run as its own task. Returns the items and the offset just past the `]`.
-/// `items_path` (`items`, `Items`, or empty for a bare array) names the array in syntax errors.
+/// Parses the items array whose `[` is at `open` as `plan` says: the array is cut into
+/// [`part_count`] parts for the plan's workers, each run as its own task. Returns the items and
+/// the offset just past the `]`. `items_path` (`items`, `Items`, or empty for a bare array)
+/// names the array in syntax errors.
 pub fn parse_items(
     payload: &[u8],
     open: usize,
-    workers: usize,
+    plan: ItemsPlan<'_>,
     items_path: &str,
 ) -> Result<(ParsedItems, usize), Malformed> {
+    let ItemsPlan {
+        workers,
+        likely_threshold,
+    } = plan;
     let array_path = || {
         if items_path.is_empty() {
             "$".to_string()
@@ -265,7 +311,13 @@ pub fn parse_items(
     let starts = guess_starts(payload, first, parts);
     let split = started.elapsed();
     let runs: Vec<Option<Run>> = if starts.len() == 1 {
-        vec![Some(run(payload, first, usize::MAX, depth))]
+        vec![Some(run(
+            payload,
+            first,
+            usize::MAX,
+            depth,
+            likely_threshold,
+        ))]
     } else {
         starts
             .par_iter()
@@ -273,13 +325,21 @@ pub fn parse_items(
             .enumerate()
             .map(|(k, &start)| {
                 let limit = starts.get(k + 1).copied().unwrap_or(usize::MAX);
-                Some(run(payload, start, limit, depth))
+                Some(run(payload, start, limit, depth, likely_threshold))
             })
             .collect()
     };
 
     let parse = started.elapsed() - split;
-    let chained = chain(payload, &starts, runs, depth, array_path, item_path);
+    let chained = chain(
+        payload,
+        &starts,
+        runs,
+        depth,
+        likely_threshold,
+        array_path,
+        item_path,
+    );
     let timings = ItemsTimings {
         split,
         parse,
@@ -297,19 +357,36 @@ fn chain(
     starts: &[usize],
     mut runs: Vec<Option<Run>>,
     depth: usize,
+    likely_threshold: Option<&Threshold>,
     array_path: impl Fn() -> String,
     item_path: impl Fn(usize) -> String,
 ) -> Result<(ParsedItems, usize), Malformed> {
     let mut parsed = ParsedItems::default();
+    // Every run counts against the same threshold, or none does.
+    let mut above = likely_threshold.map(|_| 0);
     let mut next_guess = 1;
     // Part 0 starts at the first item, which is proven by construction.
     let mut current = runs[0].take().expect("part 0 was run");
     loop {
         let base = parsed.len();
-        let Run { frequencies, end } = current;
+        let Run {
+            frequencies,
+            above: run_above,
+            end,
+        } = current;
         parsed.parts.push(frequencies);
+        above = above.zip(run_above).map(|(sum, run)| sum + run);
         let reached = match end {
-            RunEnd::ArrayEnd(end) => return Ok((parsed, end)),
+            RunEnd::ArrayEnd(end) => {
+                parsed.counted =
+                    likely_threshold
+                        .zip(above)
+                        .map(|(threshold, count)| CountedAbove {
+                            threshold: threshold.clone(),
+                            count,
+                        });
+                return Ok((parsed, end));
+            }
             RunEnd::Malformed { item, malformed } => {
                 return Err(match item {
                     Some(index) => malformed.within(|| item_path(base + index)),
@@ -345,7 +422,7 @@ fn chain(
         } else {
             // The chain broke: go on serially until the next guess.
             let limit = starts.get(next_guess).copied().unwrap_or(usize::MAX);
-            run(payload, reached, limit, depth)
+            run(payload, reached, limit, depth, likely_threshold)
         };
     }
 }
@@ -411,17 +488,34 @@ fn last_non_whitespace(payload: &[u8], before: usize) -> Option<usize> {
 }
 
 /// Parses items from `start` (an item's first byte) until the array ends or the next item
-/// starts at or beyond `limit`, and makes sure that the bytes it covered are UTF-8.
-fn run(payload: &[u8], start: usize, limit: usize, depth: usize) -> Run {
+/// starts at or beyond `limit`, makes sure that the bytes it covered are UTF-8, and counts the
+/// items above `likely_threshold` when there is one.
+fn run(
+    payload: &[u8],
+    start: usize,
+    limit: usize,
+    depth: usize,
+    likely_threshold: Option<&Threshold>,
+) -> Run {
     #[cfg(feature = "fault-injection")]
     fault_injection::panic_if_marked(&payload[start..limit.min(payload.len())]);
     let mut frequencies = spare_buffers::take();
     let mut scanner = ItemScanner::default();
     let end = parse_run(payload, start, limit, depth, &mut frequencies, &mut scanner);
+    let above = likely_threshold.map(|threshold| {
+        frequencies
+            .iter()
+            .filter(|frequency| threshold.is_exceeded_by(frequency, payload))
+            .count()
+    });
     if !scanner.utf8_unchecked {
         // The item scanner proved every byte it read, and between items there is only
         // punctuation and whitespace.
-        return Run { frequencies, end };
+        return Run {
+            frequencies,
+            above,
+            end,
+        };
     }
     let covered = match &end {
         RunEnd::Reached(pos) | RunEnd::ArrayEnd(pos) => *pos,
@@ -436,7 +530,11 @@ fn run(payload: &[u8], start: usize, limit: usize, depth: usize) -> Run {
             malformed: invalid,
         },
     };
-    Run { frequencies, end }
+    Run {
+        frequencies,
+        above,
+        end,
+    }
 }
 
 fn parse_run(
@@ -548,7 +646,7 @@ mod tests {
             .build()
             .unwrap();
         let text = text.as_ref();
-        pool.install(|| parse_items(text, 0, parts, "items"))
+        pool.install(|| parse_items(text, 0, ItemsPlan::workers(parts), "items"))
             .map(|(items, end)| (items.iter().copied().collect(), items.rejection, end))
     }
 
@@ -578,6 +676,52 @@ mod tests {
     /// The scanner's own UTF-8 check finds the same first invalid byte as a check of the whole
     /// text, wherever the byte is and however the array is split. A byte in a member name is
     /// serde_json's to report (it decodes names), in the same words, at the same offset.
+    #[test]
+    fn the_parts_count_what_a_count_after_the_parse_counts() {
+        let mut text = String::from("[");
+        for i in 0..3_000 {
+            if i > 0 {
+                text.push(',');
+            }
+            // Integers, doubles and an integer beyond i64, around the thresholds below.
+            let frequency = match i % 4 {
+                0 => format!("{}", i % 23),
+                1 => format!("{}.5", i % 19),
+                2 => format!("{}e-1", i % 200),
+                _ => format!("{}9223372036854775808", if i % 8 == 3 { "-" } else { "" }),
+            };
+            text.push_str(&format!(r#"{{"id":{i},"frequency":{frequency}}}"#));
+        }
+        text.push(']');
+        let payload = text.as_bytes();
+        for literal in ["10", "9.5", "-1", "1e30", "18.0000000000000000000001"] {
+            let threshold = Threshold::parse(literal).unwrap();
+            let other = Threshold::parse("11").unwrap();
+            for parts in 1..=8 {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(parts)
+                    .build()
+                    .unwrap();
+                let plan = ItemsPlan {
+                    workers: parts,
+                    likely_threshold: Some(&threshold),
+                };
+                let (items, _) = pool
+                    .install(|| parse_items(payload, 0, plan, "items"))
+                    .unwrap();
+                let (expected, _) = pool
+                    .install(|| items.count_where(|f| threshold.is_exceeded_by(f, payload), false));
+                let case = format!("threshold {literal}, {parts} parts");
+                assert_eq!(items.counted_above(&threshold), Some(expected), "{case}");
+                assert_eq!(items.counted_above(&other), None, "{case}");
+                let (unplanned, _) = pool
+                    .install(|| parse_items(payload, 0, ItemsPlan::workers(parts), "items"))
+                    .unwrap();
+                assert_eq!(unplanned.counted_above(&threshold), None, "{case}");
+            }
+        }
+    }
+
     #[test]
     fn invalid_utf8_is_found_at_its_offset_at_every_width() {
         let mut text = String::from("[");

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::error::{FunctionError, InvalidEvent};
 use crate::event::{self, Event, Recognised};
-use crate::fanout::ParsedItems;
+use crate::fanout::{ItemsPlan, ParsedItems};
 use crate::http::{self, HttpReply};
 use crate::number::Threshold;
 pub use crate::response::{Phases, Response};
@@ -94,7 +94,7 @@ pub fn answer(
     request_id: &str,
 ) -> Answer {
     let started = Instant::now();
-    match event::recognise_request(payload, parts) {
+    match event::recognise_request(payload, plan(parts, default_threshold)) {
         Ok(Recognised::Event(event)) => Answer {
             result: Ok(respond(event, payload, default_threshold, workers, started)),
             http: None,
@@ -130,8 +130,17 @@ pub fn evaluate(
     workers: usize,
 ) -> Result<Response, InvalidEvent> {
     let started = Instant::now();
-    let event = event::recognise(payload, parts)?;
+    let event = event::recognise(payload, plan(parts, default_threshold))?;
     Ok(respond(event, payload, default_threshold, workers, started))
+}
+
+/// Items parsed by `parts` workers, counted against the default threshold unless the event
+/// names its own before its items.
+fn plan(parts: usize, default_threshold: &Threshold) -> ItemsPlan<'_> {
+    ItemsPlan {
+        workers: parts,
+        likely_threshold: Some(default_threshold),
+    }
 }
 
 /// The response to a recognised event.
@@ -169,13 +178,19 @@ fn respond(
     response
 }
 
-/// Counts the items above `threshold`, and lists their indices when asked.
+/// Counts the items above `threshold`, and lists their indices when asked. The parts counted
+/// them already when they were parsed against the same threshold.
 fn count(
     items: &ParsedItems,
     threshold: &Threshold,
     payload: &[u8],
     include_indices: bool,
 ) -> (usize, Option<Vec<usize>>) {
+    if !include_indices {
+        if let Some(count) = items.counted_above(threshold) {
+            return (count, None);
+        }
+    }
     items.count_where(
         |frequency| threshold.is_exceeded_by(frequency, payload),
         include_indices,
@@ -297,6 +312,77 @@ fn catch_panic(work: impl FnOnce() -> Answer) -> Answer {
             Answer {
                 result: Err(FunctionError::WorkerPanic(message)),
                 http: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parts count against the threshold read before the items; a later member of the
+    /// same name, or a default that differs, must still decide the answer.
+    #[test]
+    fn the_threshold_the_event_ends_with_decides_the_count() {
+        let items: Vec<String> = (0..5_000)
+            .map(|i| format!(r#"{{"frequency": {}}}"#, i % 30))
+            .collect();
+        let items = items.join(", ");
+        let above_1 = (0..5_000).filter(|i| i % 30 > 1).count();
+        let above_20 = (0..5_000).filter(|i| i % 30 > 20).count();
+        let above_10 = (0..5_000).filter(|i| i % 30 > 10).count();
+        let cases = [
+            (
+                format!(r#"{{"threshold": 1, "items": [{items}]}}"#),
+                above_1,
+            ),
+            (
+                format!(r#"{{"items": [{items}], "threshold": 20}}"#),
+                above_20,
+            ),
+            (
+                format!(r#"{{"threshold": 1, "items": [{items}], "threshold": 20}}"#),
+                above_20,
+            ),
+            (
+                format!(r#"{{"threshold": 20, "items": [{items}], "threshold": 1}}"#),
+                above_1,
+            ),
+            (
+                format!(r#"{{"threshold": 10, "items": [{items}], "threshold": 10.0}}"#),
+                above_10,
+            ),
+            (
+                format!(r#"{{"BatchInput": {{"threshold": 1}}, "Items": [{items}]}}"#),
+                above_1,
+            ),
+            (
+                format!(r#"{{"threshold": 20, "Items": [{items}]}}"#),
+                above_10,
+            ),
+            (
+                format!(r#"{{"Items": [{items}], "BatchInput": {{"threshold": 20}}}}"#),
+                above_20,
+            ),
+            (format!(r#"{{"items": [{items}]}}"#), above_10),
+            (format!(r#"[{items}]"#), above_10),
+        ];
+        let default = Threshold::parse("10").unwrap();
+        for width in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(width)
+                .build()
+                .unwrap();
+            for (event, expected) in &cases {
+                let response = pool
+                    .install(|| evaluate(event.as_bytes(), width, &default, width))
+                    .unwrap();
+                let start = &event[..event.len().min(40)];
+                assert_eq!(
+                    response.high_frequency_count, *expected,
+                    "{start} at width {width}"
+                );
             }
         }
     }

@@ -220,6 +220,7 @@ fn decode_body(request: &HttpRequest) -> Result<Cow<'_, [u8]>, InvalidEvent> {
 mod tests {
     use super::*;
     use crate::event::{self, Recognised};
+    use crate::fanout::ItemsPlan;
 
     /// What a test compares of a request: its method, its body, and whether that is base64.
     type Fields = (Method, Option<String>, bool);
@@ -227,7 +228,9 @@ mod tests {
     /// The request as the handler reads it (the body decoded by the walk where it can be), or
     /// the error, beside the same payload read as a whole by serde_json.
     fn both_ways(payload: &str) -> [Result<Fields, InvalidEvent>; 2] {
-        let Ok(Recognised::Http(envelope)) = event::recognise_request(payload.as_bytes(), 1) else {
+        let Ok(Recognised::Http(envelope)) =
+            event::recognise_request(payload.as_bytes(), ItemsPlan::workers(1))
+        else {
             panic!("not an envelope: {payload}");
         };
         let format = envelope.format;
