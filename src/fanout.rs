@@ -11,7 +11,8 @@
 //! chain breaks, the parse carries on serially from where the last good part stopped until it
 //! meets a later guess again. The chain of checks proves the result equal to a serial parse.
 //! Each worker's share is cut into a few parts ([`PARTS_PER_WORKER`]), so that the workers stay
-//! busy to the end even when one of them runs slower.
+//! busy to the end even when one of them runs slower. When the threshold is known before the
+//! items ([`ItemsPlan`]), each part also counts its items above it in its own task.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
