@@ -585,29 +585,36 @@ fn parse_run(
 }
 
 /// From the start of an item, skips values until the array's `]`, checking syntax, depth and
-/// UTF-8.
+/// UTF-8 item by item, so that the first error in the text's order is the one reported.
 /// An error comes with the number of items skipped before the one it is in.
 fn skip_rest_of_array(
     payload: &[u8],
     mut pos: usize,
     depth: usize,
 ) -> Result<usize, (usize, Malformed)> {
-    let start = pos;
     let mut skipped = 0;
     loop {
-        let (_, end) =
-            json::parse_value::<serde::de::IgnoredAny>(payload, pos).map_err(|m| (skipped, m))?;
-        json::check_depth(payload, pos, end, depth).map_err(|m| (skipped, m))?;
+        // serde_json does not check the UTF-8 of the strings it skips: an invalid byte before
+        // the error it found, or anywhere in the item, comes first.
+        let (_, end) = json::parse_value::<serde::de::IgnoredAny>(payload, pos).map_err(|m| {
+            let before = m.offset.min(payload.len());
+            (
+                skipped,
+                json::check_utf8(payload, pos, before).err().unwrap_or(m),
+            )
+        })?;
+        let too_deep = json::check_depth(payload, pos, end, depth).err();
+        let utf8_end = too_deep.as_ref().map_or(end, |m| m.offset);
+        if let Some(first) = json::check_utf8(payload, pos, utf8_end).err().or(too_deep) {
+            return Err((skipped, first));
+        }
         let after = json::skip_whitespace(payload, end);
         match payload.get(after) {
             Some(b',') => {
                 pos = after + 1;
                 skipped += 1;
             }
-            Some(b']') => {
-                json::check_utf8(payload, start, after).map_err(|m| (skipped, m))?;
-                return Ok(after + 1);
-            }
+            Some(b']') => return Ok(after + 1),
             _ => {
                 let malformed = Malformed::new(after, json::expected("`,` or `]`", payload, after));
                 return Err((skipped, malformed));
@@ -803,6 +810,40 @@ mod tests {
         let text = r#"[{"frequency":"x"},{"frequency":1},{"frequency":}]"#;
         for parts in 1..=4 {
             assert!(parse(text, parts).is_err());
+        }
+    }
+
+    /// After a rejected item, a byte that is not UTF-8 is reported in the item that holds it,
+    /// before any later syntax error, however the array was split.
+    #[test]
+    fn invalid_utf8_after_a_rejected_item_names_its_item() {
+        let mut text = b"[".to_vec();
+        for i in 0..40 {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            match i {
+                10 => text.extend_from_slice(b"{\"frequency\": \"ten\"}"),
+                // Not UTF-8, in an item after the rejected one, then a syntax error later.
+                20 => text.extend_from_slice(b"{\"frequency\": 2, \"s\": \"\xc3\"}"),
+                30 => text.extend_from_slice(b"{\"frequency\": tru}"),
+                _ => text.extend_from_slice(format!(r#"{{"frequency": {i}}}"#).as_bytes()),
+            }
+        }
+        text.push(b']');
+        let invalid = std::str::from_utf8(&text).unwrap_err().valid_up_to();
+        let items = |text: &[u8], parts| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(parts)
+                .build()
+                .unwrap();
+            pool.install(|| parse_items(text, 0, ItemsPlan::workers(parts), "items"))
+        };
+        for parts in 1..=8 {
+            let error = items(&text, parts).expect_err("not UTF-8");
+            assert_eq!(error.offset, invalid, "{parts} parts");
+            assert_eq!(error.detail, "invalid UTF-8", "{parts} parts");
+            assert_eq!(error.path.as_deref(), Some("items[20]"), "{parts} parts");
         }
     }
 }
