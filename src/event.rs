@@ -260,6 +260,25 @@ struct Members<'a> {
     batch_input: Option<Member<BatchInput<'a>>>,
 }
 
+impl Members<'_> {
+    /// The threshold of the form the items array `name` stands for, when it was read before
+    /// the array: the top-level one for `items`, `BatchInput`'s for `Items`.
+    fn threshold_so_far(&self, name: MemberName) -> Option<Threshold> {
+        let options = match (name, &self.batch_input) {
+            (MemberName::Items, _) => &self.options,
+            (
+                _,
+                Some(Member {
+                    value: BatchInput::Object(options),
+                    ..
+                }),
+            ) => options,
+            _ => return None,
+        };
+        Threshold::parse(options.threshold.as_ref()?.value.get())
+    }
+}
+
 /// Walks the object whose `{` is at `open` once, the items arrays parsed on the pool as they
 /// are met, then checks what lies outside them: malformed JSON anywhere is reported before
 /// anything else.
@@ -280,21 +299,7 @@ fn read_members<'a>(
                 } else {
                     "Items"
                 };
-                // The threshold of the form this array stands for, when it came first.
-                let options = if name == MemberName::Items {
-                    Some(&members.options)
-                } else {
-                    match &members.batch_input {
-                        Some(Member {
-                            value: BatchInput::Object(options),
-                            ..
-                        }) => Some(options),
-                        _ => None,
-                    }
-                };
-                let read_before = options
-                    .and_then(|options| options.threshold.as_ref())
-                    .and_then(|threshold| Threshold::parse(threshold.value.get()));
+                let read_before = members.threshold_so_far(name);
                 let plan = ItemsPlan {
                     likely_threshold: read_before.as_ref().or(plan.likely_threshold),
                     ..plan

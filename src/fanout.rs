@@ -645,16 +645,20 @@ mod fault_injection {
 mod tests {
     use super::*;
 
+    fn pool(width: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(width)
+            .build()
+            .unwrap()
+    }
+
     fn parse(
         text: impl AsRef<[u8]>,
         parts: usize,
     ) -> Result<(Vec<Frequency>, Option<ItemRejection>, usize), Malformed> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(parts)
-            .build()
-            .unwrap();
         let text = text.as_ref();
-        pool.install(|| parse_items(text, 0, ItemsPlan::workers(parts), "items"))
+        pool(parts)
+            .install(|| parse_items(text, 0, ItemsPlan::workers(parts), "items"))
             .map(|(items, end)| (items.iter().copied().collect(), items.rejection, end))
     }
 
@@ -681,9 +685,9 @@ mod tests {
         }
     }
 
-    /// The scanner's own UTF-8 check finds the same first invalid byte as a check of the whole
-    /// text, wherever the byte is and however the array is split. A byte in a member name is
-    /// serde_json's to report (it decodes names), in the same words, at the same offset.
+    /// Each part's count against the plan's threshold, summed over the chain, is the count
+    /// after the parse, at every split and for thresholds of every kind; a different threshold
+    /// or a plan without one gets no count.
     #[test]
     fn the_parts_count_what_a_count_after_the_parse_counts() {
         let mut text = String::from("[");
@@ -706,10 +710,7 @@ mod tests {
             let threshold = Threshold::parse(literal).unwrap();
             let other = Threshold::parse("11").unwrap();
             for parts in 1..=8 {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(parts)
-                    .build()
-                    .unwrap();
+                let pool = pool(parts);
                 let plan = ItemsPlan {
                     workers: parts,
                     likely_threshold: Some(&threshold),
@@ -730,6 +731,9 @@ mod tests {
         }
     }
 
+    /// The scanner's own UTF-8 check finds the same first invalid byte as a check of the whole
+    /// text, wherever the byte is and however the array is split. A byte in a member name is
+    /// serde_json's to report (it decodes names), in the same words, at the same offset.
     #[test]
     fn invalid_utf8_is_found_at_its_offset_at_every_width() {
         let mut text = String::from("[");
@@ -832,15 +836,8 @@ mod tests {
         }
         text.push(b']');
         let invalid = std::str::from_utf8(&text).unwrap_err().valid_up_to();
-        let items = |text: &[u8], parts| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(parts)
-                .build()
-                .unwrap();
-            pool.install(|| parse_items(text, 0, ItemsPlan::workers(parts), "items"))
-        };
         for parts in 1..=8 {
-            let error = items(&text, parts).expect_err("not UTF-8");
+            let error = parse(&text, parts).expect_err("not UTF-8");
             assert_eq!(error.offset, invalid, "{parts} parts");
             assert_eq!(error.detail, "invalid UTF-8", "{parts} parts");
             assert_eq!(error.path.as_deref(), Some("items[20]"), "{parts} parts");

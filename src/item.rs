@@ -193,7 +193,7 @@ impl ItemScanner {
                 // A remembered lead ends where its value began; more whitespace here means a
                 // longer lead, read in full so that the result never depends on what was
                 // remembered.
-                if !matches!(p.get(value), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+                if skip_ws(p, value) == value {
                     return Some(Lead::Member {
                         is_frequency: lead.is_frequency,
                         value,
