@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::item::{ItemFault, ItemScanner};
+use crate::item::{ArrayItem, ItemFault, ItemScanner};
 use crate::json::{self, Malformed};
 use crate::number::{Frequency, Threshold};
 
@@ -551,12 +551,28 @@ fn parse_run(
         if pos >= limit {
             return RunEnd::Reached(pos);
         }
-        let end = match scanner.parse_item(payload, pos, depth) {
-            Ok((Ok(frequency), end)) => {
+        let end = match scanner.parse_array_item(payload, pos, depth) {
+            Ok(ArrayItem {
+                frequency: Ok(frequency),
+                next: Some(next),
+                ..
+            }) => {
+                frequencies.push(frequency);
+                pos = next;
+                continue;
+            }
+            Ok(ArrayItem {
+                frequency: Ok(frequency),
+                end,
+                ..
+            }) => {
                 frequencies.push(frequency);
                 end
             }
-            Ok((Err(fault), _)) => {
+            Ok(ArrayItem {
+                frequency: Err(fault),
+                ..
+            }) => {
                 return RunEnd::Rejected {
                     index: frequencies.len(),
                     offset: pos,

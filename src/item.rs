@@ -61,12 +61,28 @@ impl ItemFault {
     }
 }
 
+/// One item of an array, as [`ItemScanner::parse_array_item`] reads it.
+#[derive(Debug, PartialEq)]
+pub struct ArrayItem {
+    /// The item's frequency, or why it has none.
+    pub frequency: Result<Frequency, ItemFault>,
+    /// The offset just past the item.
+    pub end: usize,
+    /// Where the next item starts, when the separator after this one was read with it.
+    pub next: Option<usize>,
+}
+
 /// Reads the items of one run, in order. It remembers how the members of the items it read
 /// were laid out, and whether every byte it read was proven UTF-8.
 #[derive(Debug, Default)]
 pub struct ItemScanner {
     /// The leads of the first members, as the last item that had them wrote them.
     leads: [MemberLead; LEARNED_MEMBERS],
+    /// The whole layout of the last item read member by member, when it can be matched again
+    /// in one pass ([`ItemLayout`]).
+    layout: ItemLayout,
+    /// How many items to read before trying to learn a layout again.
+    layout_retry_after: usize,
     /// Set when some bytes were read without checking that they are UTF-8 (serde_json does
     /// not check the strings it skips); the caller then checks them. Left clear, every byte
     /// the scanner read is proven UTF-8 already.
@@ -79,31 +95,45 @@ const LEARNED_MEMBERS: usize = 8;
 /// The bytes from the end of a member's value (or from an item's `{`) to the start of the next
 /// member's value, such as `, "name": ` or `{"id":`: a separator, a plain name, a colon and
 /// whitespace. Items of one event nearly always repeat them byte for byte, so one masked
-/// comparison of 16 bytes takes the place of scanning the name and the punctuation around it.
-/// A lead is remembered only after it was read in full, and the same bytes in the same place
-/// are the same JSON, so a match proves what the full read would.
+/// comparison of 16 bytes (two for a lead of up to 32, as pretty-printed items have) takes the
+/// place of scanning the name and the punctuation around it. A lead is remembered only after
+/// it was read in full, and the same bytes in the same place are the same JSON, so a match
+/// proves what the full read would.
 #[derive(Clone, Copy, Debug, Default)]
 struct MemberLead {
-    /// The lead's bytes, the first in the lowest byte, zero beyond its length.
-    bytes: u128,
+    /// The lead's bytes, the first in the lowest byte of the first word, zero beyond its
+    /// length.
+    bytes: [u128; 2],
     /// Ones over the lead's bytes; zero when nothing is remembered.
-    mask: u128,
+    mask: [u128; 2],
     len: usize,
     is_frequency: bool,
 }
 
 impl MemberLead {
-    const MAX_LEN: usize = 16;
+    const MAX_LEN: usize = 32;
+    /// The bytes one comparison covers.
+    const WORD: usize = 16;
 
     fn new(lead: &[u8], is_frequency: bool) -> MemberLead {
-        // A lead holds at least `{` or `,`, two quotes and a colon, and the caller keeps only
-        // leads of up to 16 bytes: the shift below is within 0..128.
-        debug_assert!((4..=MemberLead::MAX_LEN).contains(&lead.len()));
+        // A lead holds at least `{` or `,`, two quotes and a colon (an item's close, at least
+        // its `}`), and the caller keeps only leads of up to 32 bytes: the shifts below are
+        // within 0..=128, and a shift by 128 (a second word with no bytes) is written as zero.
+        debug_assert!((1..=MemberLead::MAX_LEN).contains(&lead.len()));
         let mut bytes = [0; MemberLead::MAX_LEN];
         bytes[..lead.len()].copy_from_slice(lead);
+        let ones = |count: usize| u128::MAX.checked_shr(8 * (MemberLead::WORD - count) as u32);
+        let (first, second) = bytes.split_at(MemberLead::WORD);
         MemberLead {
-            bytes: u128::from_le_bytes(bytes),
-            mask: u128::MAX >> (8 * (MemberLead::MAX_LEN - lead.len())),
+            // Slices of length 16 always convert.
+            bytes: [
+                u128::from_le_bytes(first.try_into().expect("sixteen bytes")),
+                u128::from_le_bytes(second.try_into().expect("sixteen bytes")),
+            ],
+            mask: [
+                ones(lead.len().min(MemberLead::WORD)).unwrap_or(0),
+                ones(lead.len().saturating_sub(MemberLead::WORD)).unwrap_or(0),
+            ],
             len: lead.len(),
             is_frequency,
         }
@@ -112,10 +142,18 @@ impl MemberLead {
     /// The offset just past the lead when the bytes at `at` begin with it.
     #[inline(always)]
     fn matches(&self, p: &[u8], at: usize) -> Option<usize> {
-        let chunk = p.get(at..at + MemberLead::MAX_LEN)?;
-        // A slice of length 16 always converts.
-        let word = u128::from_le_bytes(chunk.try_into().expect("sixteen bytes"));
-        (self.mask != 0 && (word ^ self.bytes) & self.mask == 0).then_some(at + self.len)
+        let word = |from: usize| -> Option<u128> {
+            let chunk = p.get(from..from + MemberLead::WORD)?;
+            // A slice of length 16 always converts.
+            Some(u128::from_le_bytes(
+                chunk.try_into().expect("sixteen bytes"),
+            ))
+        };
+        let mut differ = (word(at)? ^ self.bytes[0]) & self.mask[0];
+        if self.len > MemberLead::WORD {
+            differ |= (word(at + MemberLead::WORD)? ^ self.bytes[1]) & self.mask[1];
+        }
+        (self.mask[0] != 0 && differ == 0).then_some(at + self.len)
     }
 }
 
@@ -135,13 +173,48 @@ impl ItemScanner {
         pos: usize,
         depth: usize,
     ) -> Result<(Result<Frequency, ItemFault>, usize), Malformed> {
+        self.parse_array_item(payload, pos, depth)
+            .map(|item| (item.frequency, item.end))
+    }
+
+    /// [`ItemScanner::parse_item`] for an item of an array, with the start of the next item
+    /// when the item was read by its layout and the separator learned with it follows (the
+    /// same bytes, then the next item's `{`): a run of items laid out alike is read one step
+    /// per item, with nothing between them to skip one byte at a time.
+    #[inline]
+    pub fn parse_array_item(
+        &mut self,
+        payload: &[u8],
+        pos: usize,
+        depth: usize,
+    ) -> Result<ArrayItem, Malformed> {
+        if let Some((frequency, end)) = self.scan_by_layout(payload, pos) {
+            let next = (self.layout.separator.matches(payload, end))
+                .filter(|&next| payload.get(next) == Some(&b'{'));
+            return Ok(ArrayItem {
+                frequency: Ok(frequency),
+                end,
+                next,
+            });
+        }
         match self.scan_flat_item(payload, pos, depth) {
-            Some(found) => Ok(found),
+            Some((frequency, end)) => {
+                self.learn_layout(payload, pos);
+                Ok(ArrayItem {
+                    frequency,
+                    end,
+                    next: None,
+                })
+            }
             None => {
                 self.utf8_unchecked = true;
                 let (frequency, end) = parse_item_with_serde(payload, pos)?;
                 json::check_depth(payload, pos, end, depth)?;
-                Ok((frequency, end))
+                Ok(ArrayItem {
+                    frequency,
+                    end,
+                    next: None,
+                })
             }
         }
     }
@@ -165,6 +238,8 @@ impl ItemScanner {
             return None;
         }
         let mut found = FrequencyMember::default();
+        // The remembered leads may change below: the layout that uses them is learned again.
+        self.layout.count = 0;
         // Where the next member's lead starts: the `{`, then the end of each value.
         let mut at = pos;
         for member in 0.. {
@@ -182,6 +257,55 @@ impl ItemScanner {
             };
         }
         unreachable!("an item has fewer than usize::MAX members")
+    }
+
+    /// Learns the layout of the item at `pos`, just read member by member, when it has one
+    /// ([`ItemLayout`]). After an item without one, the next few items are not tried, so that
+    /// events of other shapes pay for this only now and then.
+    #[inline]
+    fn learn_layout(&mut self, p: &[u8], pos: usize) {
+        if self.layout_retry_after > 0 {
+            self.layout_retry_after -= 1;
+            return;
+        }
+        match ItemLayout::of(&self.leads, p, pos) {
+            Some(layout) => self.layout = layout,
+            None => self.layout_retry_after = LAYOUT_RETRY_AFTER,
+        }
+    }
+
+    /// Reads an item laid out as the last one read member by member ([`ItemLayout`]): the
+    /// same leads in the same order, each value of the same kind, and the same close. `None`
+    /// at the first difference, and the item is read member by member instead; an item read
+    /// here is read exactly as that would read it, since every byte between the values is the
+    /// same as in an item that was.
+    #[inline(always)]
+    fn scan_by_layout(&mut self, p: &[u8], pos: usize) -> Option<(Frequency, usize)> {
+        let layout = &self.layout;
+        let mut frequency = None;
+        let mut at = pos;
+        for (lead, kind) in self.leads.iter().zip(&layout.kinds[..layout.count]) {
+            let value = lead.matches(p, at)?;
+            at = match kind {
+                ValueKind::Number => scan_number(p, value)?.0,
+                ValueKind::String => {
+                    if *p.get(value)? != b'"' {
+                        return None;
+                    }
+                    let (close, non_ascii) = scan::string_end(p, value + 1)?;
+                    self.utf8_unchecked |= non_ascii;
+                    close + 1
+                }
+                ValueKind::Frequency => {
+                    let (end, decimal) = scan_number(p, value)?;
+                    frequency = Some(Frequency::from_decimal(decimal, &p[value..end], value));
+                    end
+                }
+            };
+        }
+        let end = layout.close.matches(p, at)?;
+        // A layout has exactly one frequency member.
+        Some((frequency?, end))
     }
 
     /// The lead of member `member` at `at`: the one remembered for that position when the
@@ -304,6 +428,91 @@ impl ItemScanner {
             is_frequency,
             value,
         })
+    }
+}
+
+/// The layout of an item whose values are all numbers or plain strings, one of them the
+/// only `frequency`, and whose leads are all remembered: an item of the same layout is read
+/// in one pass of masked comparisons and value scans ([`ItemScanner::scan_by_layout`]), with
+/// no step to find what comes next. A lead ends where its value begins (the whitespace before
+/// a value is part of its lead), and a number or string ends at a fixed byte, so a match
+/// leaves nothing for the member-by-member read to decide differently.
+/// The members' leads are the scanner's remembered ones, which change only while an item is
+/// read member by member; that read forgets the layout first and learns it again at the end.
+#[derive(Clone, Copy, Debug, Default)]
+struct ItemLayout {
+    kinds: [ValueKind; LEARNED_MEMBERS],
+    /// How many members; zero when nothing is learned.
+    count: usize,
+    /// The bytes from the last value's end to the item's `}`, inclusive.
+    close: MemberLead,
+    /// The bytes after the `}` up to the next item (a comma and whitespace), when the item
+    /// learned from had a next one.
+    separator: MemberLead,
+}
+
+/// What a member of an [`ItemLayout`] holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ValueKind {
+    #[default]
+    Number,
+    String,
+    /// The `frequency` member, a number.
+    Frequency,
+}
+
+/// How many items are read member by member, after one that has no layout, before the next
+/// try to learn one.
+const LAYOUT_RETRY_AFTER: usize = 32;
+
+impl ItemLayout {
+    /// The layout of the well-formed item at `pos` when its leads are `leads` and it has one.
+    fn of(leads: &[MemberLead; LEARNED_MEMBERS], p: &[u8], pos: usize) -> Option<ItemLayout> {
+        let mut layout = ItemLayout::default();
+        let mut frequencies = 0;
+        let mut at = pos;
+        for member in 0..=LEARNED_MEMBERS {
+            let Some((lead, value)) = leads
+                .get(member)
+                .and_then(|lead| Some((lead, lead.matches(p, at)?)))
+            else {
+                // Not this member's lead: the item's close, or a lead not remembered.
+                let close = skip_ws(p, at);
+                if p.get(close) != Some(&b'}') || close - at >= MemberLead::MAX_LEN {
+                    return None;
+                }
+                layout.close = MemberLead::new(&p[at..=close], false);
+                layout.count = member;
+                let comma = skip_ws(p, close + 1);
+                let next = skip_ws(p, comma + 1);
+                if p.get(comma) == Some(&b',')
+                    && p.get(next) == Some(&b'{')
+                    && next - close <= MemberLead::MAX_LEN
+                {
+                    layout.separator = MemberLead::new(&p[close + 1..next], false);
+                }
+                return (frequencies == 1).then_some(layout);
+            };
+            let (kind, end) = match p.get(value)? {
+                b'-' | b'0'..=b'9' => {
+                    let end = scan_number(p, value)?.0;
+                    if lead.is_frequency {
+                        (ValueKind::Frequency, end)
+                    } else {
+                        (ValueKind::Number, end)
+                    }
+                }
+                b'"' if !lead.is_frequency => {
+                    (ValueKind::String, scan::string_end(p, value + 1)?.0 + 1)
+                }
+                _ => return None,
+            };
+            frequencies += usize::from(lead.is_frequency);
+            layout.kinds[member] = kind;
+            at = end;
+        }
+        // More members than leads are remembered.
+        None
     }
 }
 
@@ -533,13 +742,15 @@ fn scan_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
         // One to seven digits, no leading zero, and neither a fraction nor an exponent next.
         // The byte after the digits, taken from the word rather than loaded again.
         let next = (word >> (8 * (len & 7))) as u8;
-        if (1..8).contains(&len)
-            && (len == 1 || chunk[0] != b'0')
-            && !matches!(next, b'.' | b'e' | b'E')
-        {
+        if (1..8).contains(&len) && (len == 1 || chunk[0] != b'0') {
             // The digits moved to the word's high bytes; the zeros below are leading zeros.
             let magnitude = eight_digits(values << (8 * (8 - len)));
-            return Some((digits_start + len, Decimal::integer(negative, magnitude)));
+            let integer = Decimal::integer(negative, magnitude);
+            if !matches!(next, b'.' | b'e' | b'E') {
+                return Some((digits_start + len, integer));
+            }
+            // A double such as `14.578301734827` or `2.291e+01`: its integer part is read.
+            return read_fraction_and_exponent(p, digits_start + len, integer);
         }
     }
     scan_long_number(p, start)
@@ -585,6 +796,17 @@ fn scan_long_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
         b'1'..=b'9' => i = read_digits(p, i, &mut decimal, false),
         _ => return None,
     }
+    read_fraction_and_exponent(p, i, decimal)
+}
+
+/// Reads the fraction and the exponent, if any, of the number whose integer part ends at `i`
+/// and was read into `decimal`; returns the number's end and its digits.
+#[inline(always)]
+fn read_fraction_and_exponent(
+    p: &[u8],
+    mut i: usize,
+    mut decimal: Decimal,
+) -> Option<(usize, Decimal)> {
     if p.get(i) == Some(&b'.') {
         decimal.integer = false;
         let fraction = i + 1;
@@ -969,8 +1191,8 @@ mod flat_scan_tests {
                 payload.extend_from_slice(&item_bytes(&layouts[pick % layouts.len()]));
                 items.push((start, payload.len()));
             }
-            // Room for a full 16-byte comparison at the last item too, and none.
-            for tail in [&b"]                "[..], &b"]"[..]] {
+            // Room for a full comparison (16 or 32 bytes) at the last item too, and none.
+            for tail in [&b"]                                "[..], &b"]"[..]] {
                 let mut payload = payload.clone();
                 payload.extend_from_slice(tail);
                 let mut scanner = ItemScanner::default();
@@ -992,6 +1214,109 @@ mod flat_scan_tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A value index, mostly of the numbers and strings an item layout holds.
+    fn layout_value() -> impl Strategy<Value = usize> {
+        prop_oneof![8 => 0..10usize, 2 => 0..VALUES.len()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Items that share their names and spaces but each hold values of their own, mostly
+        /// of the kinds an item layout holds, with separators that differ now and then: one
+        /// scanner, which reads many of them by the layout it learned, gives a fresh scanner's
+        /// result for every item, serde_json's for every item that is UTF-8, and the next
+        /// item's start where skipping the separator ends.
+        #[test]
+        fn items_read_by_layout_read_as_they_would_fresh(
+            layout in prop::collection::vec(member(), 1..10),
+            frequency_at in 0..10usize,
+            values in prop::collection::vec(prop::collection::vec(layout_value(), 10), 1..24),
+            separators in prop::collection::vec(0..SPACES.len(), 24),
+        ) {
+            let mut layout = layout;
+            if let Some(member) = layout.get_mut(frequency_at) {
+                member.1 = 2;
+            }
+            let mut payload = Vec::new();
+            let mut items = Vec::new();
+            for (item_values, &separator) in values.iter().zip(&separators) {
+                if !items.is_empty() {
+                    payload.push(b',');
+                    payload.extend_from_slice(SPACES[separator]);
+                }
+                let members: Vec<Member> = layout
+                    .iter()
+                    .zip(item_values)
+                    .map(|(&(before, name, around, after, _), &value)| {
+                        (before, name, around, after, value)
+                    })
+                    .collect();
+                let start = payload.len();
+                payload.extend_from_slice(&item_bytes(&members));
+                items.push((start, payload.len()));
+            }
+            for tail in [&b"]                                "[..], &b"]"[..]] {
+                let mut payload = payload.clone();
+                payload.extend_from_slice(tail);
+                let mut scanner = ItemScanner::default();
+                for &(start, end) in &items {
+                    let expected = parse_item_with_serde(&payload, start);
+                    scanner.utf8_unchecked = false;
+                    let found = scanner.parse_array_item(&payload, start, 1);
+                    // The next item's start, when given, is where skipping the separator ends.
+                    if let Ok(ArrayItem { end, next: Some(next), .. }) = found {
+                        let comma = skip_ws(&payload, end);
+                        prop_assert_eq!(payload[comma], b',');
+                        prop_assert_eq!(next, skip_ws(&payload, comma + 1));
+                    }
+                    let found = found.map(|item| (item.frequency, item.end));
+                    let fresh = ItemScanner::default().parse_item(&payload, start, 1);
+                    prop_assert_eq!(&found, &fresh);
+                    if std::str::from_utf8(&payload[start..end]).is_ok() {
+                        prop_assert_eq!(&found, &expected);
+                    } else {
+                        prop_assert!(scanner.utf8_unchecked || found.is_err());
+                    }
+                    if found.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Items of one layout, flat and pretty-printed (leads of more than 16 bytes), are read by
+    /// the layout learned from the first: the path the property tests above hold to a fresh
+    /// scanner is the one these items take.
+    #[test]
+    fn items_of_one_layout_are_read_by_it() {
+        for shape in [crate::sample::Shape::Flat, crate::sample::Shape::Pretty] {
+            let payload = shape.event(2_000);
+            let first = payload
+                .iter()
+                .position(|&b| b == b'[')
+                .expect("an items array")
+                + 1;
+            let first = skip_ws(&payload, first);
+            let mut scanner = ItemScanner::default();
+            let (_, end) = scanner.parse_item(&payload, first, 1).expect("an item");
+            assert!(scanner.layout.count > 0, "{shape:?}: no layout learned");
+            let second = skip_ws(&payload, skip_ws(&payload, end) + 1);
+            let by_layout = scanner
+                .scan_by_layout(&payload, second)
+                .expect("read by layout");
+            let fresh = ItemScanner::default().parse_item(&payload, second, 1);
+            assert_eq!(Ok((Ok(by_layout.0), by_layout.1)), fresh, "{shape:?}");
+            let next = scanner
+                .parse_array_item(&payload, second, 1)
+                .expect("an item")
+                .next;
+            let third = skip_ws(&payload, skip_ws(&payload, by_layout.1) + 1);
+            assert_eq!(next, Some(third), "{shape:?}: the separator is not learned");
         }
     }
 
