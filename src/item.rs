@@ -437,6 +437,7 @@ impl ItemScanner {
 /// no step to find what comes next. A lead ends where its value begins (the whitespace before
 /// a value is part of its lead), and a number or string ends at a fixed byte, so a match
 /// leaves nothing for the member-by-member read to decide differently.
+///
 /// The members' leads are the scanner's remembered ones, which change only while an item is
 /// read member by member; that read forgets the layout first and learns it again at the end.
 #[derive(Clone, Copy, Debug, Default)]
