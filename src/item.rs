@@ -1099,6 +1099,7 @@ mod tests {
 mod flat_scan_tests {
     use super::*;
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
 
     const NAMES: &[&[u8]] = &[
         b"id",
@@ -1192,30 +1193,50 @@ mod flat_scan_tests {
                 payload.extend_from_slice(&item_bytes(&layouts[pick % layouts.len()]));
                 items.push((start, payload.len()));
             }
-            // Room for a full comparison (16 or 32 bytes) at the last item too, and none.
-            for tail in [&b"]                                "[..], &b"]"[..]] {
-                let mut payload = payload.clone();
-                payload.extend_from_slice(tail);
-                let mut scanner = ItemScanner::default();
-                for &(start, end) in &items {
-                    let expected = parse_item_with_serde(&payload, start);
-                    scanner.utf8_unchecked = false;
-                    let found = scanner.parse_item(&payload, start, 1);
-                    // Valid or not, the item reads as a scanner that remembers nothing reads
-                    // it: where a part begins never changes which error an item gives.
-                    let fresh = ItemScanner::default().parse_item(&payload, start, 1);
-                    prop_assert_eq!(&found, &fresh);
-                    if std::str::from_utf8(&payload[start..end]).is_ok() {
-                        prop_assert_eq!(&found, &expected);
-                    } else {
-                        prop_assert!(scanner.utf8_unchecked || found.is_err());
-                    }
-                    if found.is_err() {
-                        break;
-                    }
+            read_as_fresh(&payload, &items)?;
+        }
+    }
+
+    /// Reads the items of `payload` (each `(start, end)`) with one scanner, with room for a
+    /// full lead comparison (16 or 32 bytes) after the array and with none: every item reads
+    /// as a scanner that remembers nothing reads it (where a part begins never changes which
+    /// error an item gives), as serde_json reads it when it is UTF-8, and is flagged for the
+    /// caller's UTF-8 check when it is not (serde_json words some of those differently, or
+    /// not at all); and the next item's start, when given, is where skipping the separator
+    /// ends.
+    fn read_as_fresh(payload: &[u8], items: &[(usize, usize)]) -> Result<(), TestCaseError> {
+        for tail in [&b"]                                "[..], &b"]"[..]] {
+            let mut payload = payload.to_vec();
+            payload.extend_from_slice(tail);
+            let mut scanner = ItemScanner::default();
+            for &(start, end) in items {
+                let expected = parse_item_with_serde(&payload, start);
+                scanner.utf8_unchecked = false;
+                let found = scanner.parse_array_item(&payload, start, 1);
+                if let Ok(ArrayItem {
+                    end,
+                    next: Some(next),
+                    ..
+                }) = found
+                {
+                    let comma = skip_ws(&payload, end);
+                    prop_assert_eq!(payload[comma], b',');
+                    prop_assert_eq!(next, skip_ws(&payload, comma + 1));
+                }
+                let found = found.map(|item| (item.frequency, item.end));
+                let fresh = ItemScanner::default().parse_item(&payload, start, 1);
+                prop_assert_eq!(&found, &fresh);
+                if std::str::from_utf8(&payload[start..end]).is_ok() {
+                    prop_assert_eq!(&found, &expected);
+                } else {
+                    prop_assert!(scanner.utf8_unchecked || found.is_err());
+                }
+                if found.is_err() {
+                    break;
                 }
             }
         }
+        Ok(())
     }
 
     /// A value index, mostly of the numbers and strings an item layout holds.
@@ -1260,33 +1281,7 @@ mod flat_scan_tests {
                 payload.extend_from_slice(&item_bytes(&members));
                 items.push((start, payload.len()));
             }
-            for tail in [&b"]                                "[..], &b"]"[..]] {
-                let mut payload = payload.clone();
-                payload.extend_from_slice(tail);
-                let mut scanner = ItemScanner::default();
-                for &(start, end) in &items {
-                    let expected = parse_item_with_serde(&payload, start);
-                    scanner.utf8_unchecked = false;
-                    let found = scanner.parse_array_item(&payload, start, 1);
-                    // The next item's start, when given, is where skipping the separator ends.
-                    if let Ok(ArrayItem { end, next: Some(next), .. }) = found {
-                        let comma = skip_ws(&payload, end);
-                        prop_assert_eq!(payload[comma], b',');
-                        prop_assert_eq!(next, skip_ws(&payload, comma + 1));
-                    }
-                    let found = found.map(|item| (item.frequency, item.end));
-                    let fresh = ItemScanner::default().parse_item(&payload, start, 1);
-                    prop_assert_eq!(&found, &fresh);
-                    if std::str::from_utf8(&payload[start..end]).is_ok() {
-                        prop_assert_eq!(&found, &expected);
-                    } else {
-                        prop_assert!(scanner.utf8_unchecked || found.is_err());
-                    }
-                    if found.is_err() {
-                        break;
-                    }
-                }
-            }
+            read_as_fresh(&payload, &items)?;
         }
     }
 
