@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use frequency_fanout::evaluate;
 use frequency_fanout::number::Threshold;
 use frequency_fanout::sample::{self, Shape};
+use frequency_fanout::{evaluate, pool};
 
 fn widths() -> Vec<usize> {
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -40,10 +40,7 @@ fn process(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(8));
         }
         for width in widths() {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(width)
-                .build()
-                .expect("pool");
+            let pool = pool::build(width).expect("pool");
             group.bench_with_input(BenchmarkId::new("width", width), &payload, |b, payload| {
                 b.iter(|| {
                     pool.install(|| evaluate(payload, width, &threshold, width))
@@ -63,10 +60,7 @@ fn crossover(c: &mut Criterion) {
     let width = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(2);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(width)
-        .build()
-        .expect("pool");
+    let pool = pool::build(width).expect("pool");
     let sizes: &[usize] = if std::env::var_os("FANOUT_BENCH_TINY").is_some() {
         &[10]
     } else {
@@ -102,10 +96,7 @@ fn shapes(c: &mut Criterion) {
     let pools: Vec<(usize, rayon::ThreadPool)> = [1, 2]
         .into_iter()
         .map(|width| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(width)
-                .build()
-                .expect("pool");
+            let pool = pool::build(width).expect("pool");
             (width, pool)
         })
         .collect();

@@ -5,7 +5,7 @@
 
 use frequency_fanout::number::Threshold;
 use frequency_fanout::Phases;
-use frequency_fanout::{evaluate, sample};
+use frequency_fanout::{evaluate, pool, sample};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -29,10 +29,7 @@ fn main() {
         calibrate(&payload);
     }
     let threshold = Threshold::parse("10").expect("10 is a number");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(width)
-        .build()
-        .expect("pool");
+    let pool = pool::build(width).expect("pool");
     let started = std::time::Instant::now();
     let mut count = 0;
     let mut phases = Phases::default();

@@ -23,6 +23,7 @@ use crate::event::{self, Event, Recognised};
 use crate::fanout::{ItemsPlan, ParsedItems};
 use crate::http::{self, HttpReply};
 use crate::number::Threshold;
+use crate::pool;
 pub use crate::response::{Phases, Response};
 
 /// Payloads smaller than this are processed on the calling thread: handing them to the pool
@@ -212,10 +213,7 @@ pub struct FrequencyFanout {
 impl FrequencyFanout {
     /// Builds the pool. Its threads start now, at init, not in the first invocation.
     pub fn new(config: Config) -> Result<FrequencyFanout, rayon::ThreadPoolBuildError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.workers)
-            .thread_name(|i| format!("fanout-{i}"))
-            .build()?;
+        let pool = pool::build(config.workers)?;
         Ok(FrequencyFanout {
             config,
             pool,

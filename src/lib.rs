@@ -16,7 +16,8 @@
 //!
 //! Configuration is read once at init by [`config`]; errors and their Lambda `errorType`
 //! live in [`error`]; logs and metrics in [`observability`]; how memory is kept from one
-//! invocation to the next in [`memory`].
+//! invocation to the next in [`memory`]; the worker pool, each worker on a CPU of its own, in
+//! [`pool`].
 
 pub mod config;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod local;
 pub mod memory;
 pub mod number;
 pub mod observability;
+pub mod pool;
 pub mod response;
 pub mod sample;
 pub mod scan;
