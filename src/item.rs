@@ -94,18 +94,18 @@ const LEARNED_MEMBERS: usize = 8;
 
 /// The bytes from the end of a member's value (or from an item's `{`) to the start of the next
 /// member's value, such as `, "name": ` or `{"id":`: a separator, a plain name, a colon and
-/// whitespace. Items of one event nearly always repeat them byte for byte, so one masked
-/// comparison of 16 bytes (two for a lead of up to 32, as pretty-printed items have) takes the
-/// place of scanning the name and the punctuation around it. A lead is remembered only after
-/// it was read in full, and the same bytes in the same place are the same JSON, so a match
-/// proves what the full read would.
+/// whitespace. Items of one event nearly always repeat them byte for byte, so a masked
+/// comparison of eight-byte words, one for each eight bytes of the lead (at most four, as
+/// pretty-printed items need), takes the place of scanning the name and the punctuation around
+/// it. A lead is remembered only after it was read in full, and the same bytes in the same
+/// place are the same JSON, so a match proves what the full read would.
 #[derive(Clone, Copy, Debug, Default)]
 struct MemberLead {
     /// The lead's bytes, the first in the lowest byte of the first word, zero beyond its
     /// length.
-    bytes: [u128; 2],
+    words: [u64; 4],
     /// Ones over the lead's bytes; zero when nothing is remembered.
-    mask: [u128; 2],
+    masks: [u64; 4],
     len: usize,
     is_frequency: bool,
 }
@@ -113,27 +113,28 @@ struct MemberLead {
 impl MemberLead {
     const MAX_LEN: usize = 32;
     /// The bytes one comparison covers.
-    const WORD: usize = 16;
+    const WORD: usize = 8;
 
     fn new(lead: &[u8], is_frequency: bool) -> MemberLead {
         // A lead holds at least `{` or `,`, two quotes and a colon (an item's close, at least
-        // its `}`), and the caller keeps only leads of up to 32 bytes: the shifts below are
-        // within 0..=128, and a shift by 128 (a second word with no bytes) is written as zero.
+        // its `}`), and the caller keeps only leads of up to 32 bytes.
         debug_assert!((1..=MemberLead::MAX_LEN).contains(&lead.len()));
         let mut bytes = [0; MemberLead::MAX_LEN];
         bytes[..lead.len()].copy_from_slice(lead);
-        let ones = |count: usize| u128::MAX.checked_shr(8 * (MemberLead::WORD - count) as u32);
-        let (first, second) = bytes.split_at(MemberLead::WORD);
+        let mut words = [0; 4];
+        let mut masks = [0; 4];
+        for (k, chunk) in bytes.chunks_exact(MemberLead::WORD).enumerate() {
+            // Chunks of length 8 always convert.
+            words[k] = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let covered = lead.len().saturating_sub(k * MemberLead::WORD);
+            // Within 0..=64 bits: a word with no bytes has no mask.
+            masks[k] = u64::MAX
+                .checked_shr(8 * MemberLead::WORD.saturating_sub(covered) as u32)
+                .unwrap_or(0);
+        }
         MemberLead {
-            // Slices of length 16 always convert.
-            bytes: [
-                u128::from_le_bytes(first.try_into().expect("sixteen bytes")),
-                u128::from_le_bytes(second.try_into().expect("sixteen bytes")),
-            ],
-            mask: [
-                ones(lead.len().min(MemberLead::WORD)).unwrap_or(0),
-                ones(lead.len().saturating_sub(MemberLead::WORD)).unwrap_or(0),
-            ],
+            words,
+            masks,
             len: lead.len(),
             is_frequency,
         }
@@ -142,18 +143,24 @@ impl MemberLead {
     /// The offset just past the lead when the bytes at `at` begin with it.
     #[inline(always)]
     fn matches(&self, p: &[u8], at: usize) -> Option<usize> {
-        let word = |from: usize| -> Option<u128> {
+        let differ = |k: usize| -> Option<u64> {
+            let from = at + k * MemberLead::WORD;
             let chunk = p.get(from..from + MemberLead::WORD)?;
-            // A slice of length 16 always converts.
-            Some(u128::from_le_bytes(
-                chunk.try_into().expect("sixteen bytes"),
-            ))
+            // A slice of length 8 always converts.
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            Some((word ^ self.words[k]) & self.masks[k])
         };
-        let mut differ = (word(at)? ^ self.bytes[0]) & self.mask[0];
+        let mut differ_bits = differ(0)?;
         if self.len > MemberLead::WORD {
-            differ |= (word(at + MemberLead::WORD)? ^ self.bytes[1]) & self.mask[1];
+            differ_bits |= differ(1)?;
+            if self.len > 2 * MemberLead::WORD {
+                differ_bits |= differ(2)?;
+                if self.len > 3 * MemberLead::WORD {
+                    differ_bits |= differ(3)?;
+                }
+            }
         }
-        (self.mask[0] != 0 && differ == 0).then_some(at + self.len)
+        (self.masks[0] != 0 && differ_bits == 0).then_some(at + self.len)
     }
 }
 
@@ -178,9 +185,9 @@ impl ItemScanner {
     }
 
     /// [`ItemScanner::parse_item`] for an item of an array, with the start of the next item
-    /// when the item was read by its layout and the separator learned with it follows (the
-    /// same bytes, then the next item's `{`): a run of items laid out alike is read one step
-    /// per item, with nothing between them to skip one byte at a time.
+    /// when the item was read by its layout and the tail learned with it follows (the same
+    /// close and separator, then the next item's `{`): a run of items laid out alike is read
+    /// one step per item, with nothing between them to skip one byte at a time.
     #[inline]
     pub fn parse_array_item(
         &mut self,
@@ -188,14 +195,23 @@ impl ItemScanner {
         pos: usize,
         depth: usize,
     ) -> Result<ArrayItem, Malformed> {
-        if let Some((frequency, end)) = self.scan_by_layout(payload, pos) {
-            let next = (self.layout.separator.matches(payload, end))
-                .filter(|&next| payload.get(next) == Some(&b'{'));
-            return Ok(ArrayItem {
-                frequency: Ok(frequency),
-                end,
-                next,
-            });
+        if let Some((frequency, values_end)) = self.scan_by_layout(payload, pos) {
+            let layout = &self.layout;
+            // The close, the separator and the next item's `{`, in one comparison.
+            if let Some(after_tail) = layout.tail.matches(payload, values_end) {
+                return Ok(ArrayItem {
+                    frequency: Ok(frequency),
+                    end: values_end + layout.close.len,
+                    next: Some(after_tail - 1),
+                });
+            }
+            if let Some(end) = layout.close.matches(payload, values_end) {
+                return Ok(ArrayItem {
+                    frequency: Ok(frequency),
+                    end,
+                    next: None,
+                });
+            }
         }
         match self.scan_flat_item(payload, pos, depth) {
             Some((frequency, end)) => {
@@ -274,11 +290,12 @@ impl ItemScanner {
         }
     }
 
-    /// Reads an item laid out as the last one read member by member ([`ItemLayout`]): the
-    /// same leads in the same order, each value of the same kind, and the same close. `None`
-    /// at the first difference, and the item is read member by member instead; an item read
-    /// here is read exactly as that would read it, since every byte between the values is the
-    /// same as in an item that was.
+    /// Reads the members of an item laid out as the last one read member by member
+    /// ([`ItemLayout`]): the same leads in the same order, each value of the same kind.
+    /// Returns its frequency and the end of its last value, where the caller matches the
+    /// layout's close. `None` at the first difference, and the item is read member by member
+    /// instead; an item read here is read exactly as that would read it, since every byte
+    /// between the values is the same as in an item that was.
     #[inline(always)]
     fn scan_by_layout(&mut self, p: &[u8], pos: usize) -> Option<(Frequency, usize)> {
         let layout = &self.layout;
@@ -303,9 +320,8 @@ impl ItemScanner {
                 }
             };
         }
-        let end = layout.close.matches(p, at)?;
         // A layout has exactly one frequency member.
-        Some((frequency?, end))
+        Some((frequency?, at))
     }
 
     /// The lead of member `member` at `at`: the one remembered for that position when the
@@ -447,9 +463,10 @@ struct ItemLayout {
     count: usize,
     /// The bytes from the last value's end to the item's `}`, inclusive.
     close: MemberLead,
-    /// The bytes after the `}` up to the next item (a comma and whitespace), when the item
-    /// learned from had a next one.
-    separator: MemberLead,
+    /// The close, then the separator to the next item (a comma and whitespace) and that
+    /// item's `{`, when the item learned from had a next one: the bytes between the last
+    /// value of one item and the first lead of the next, compared at once.
+    tail: MemberLead,
 }
 
 /// What a member of an [`ItemLayout`] holds.
@@ -488,9 +505,9 @@ impl ItemLayout {
                 let next = skip_ws(p, comma + 1);
                 if p.get(comma) == Some(&b',')
                     && p.get(next) == Some(&b'{')
-                    && next - close <= MemberLead::MAX_LEN
+                    && next - at < MemberLead::MAX_LEN
                 {
-                    layout.separator = MemberLead::new(&p[close + 1..next], false);
+                    layout.tail = MemberLead::new(&p[at..=next], false);
                 }
                 return (frequencies == 1).then_some(layout);
             };
@@ -1302,17 +1319,21 @@ mod flat_scan_tests {
             let (_, end) = scanner.parse_item(&payload, first, 1).expect("an item");
             assert!(scanner.layout.count > 0, "{shape:?}: no layout learned");
             let second = skip_ws(&payload, skip_ws(&payload, end) + 1);
+            assert!(
+                scanner.scan_by_layout(&payload, second).is_some(),
+                "{shape:?}: the second item is not read by the layout"
+            );
             let by_layout = scanner
-                .scan_by_layout(&payload, second)
-                .expect("read by layout");
-            let fresh = ItemScanner::default().parse_item(&payload, second, 1);
-            assert_eq!(Ok((Ok(by_layout.0), by_layout.1)), fresh, "{shape:?}");
-            let next = scanner
                 .parse_array_item(&payload, second, 1)
-                .expect("an item")
-                .next;
-            let third = skip_ws(&payload, skip_ws(&payload, by_layout.1) + 1);
-            assert_eq!(next, Some(third), "{shape:?}: the separator is not learned");
+                .expect("an item");
+            let fresh = ItemScanner::default().parse_item(&payload, second, 1);
+            assert_eq!(Ok((by_layout.frequency, by_layout.end)), fresh, "{shape:?}");
+            let third = skip_ws(&payload, skip_ws(&payload, by_layout.end) + 1);
+            assert_eq!(
+                by_layout.next,
+                Some(third),
+                "{shape:?}: the tail is not learned"
+            );
         }
     }
 
