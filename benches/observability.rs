@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use frequency_fanout::number::Threshold;
 use frequency_fanout::observability::{self, Metrics};
-use frequency_fanout::{answer, sample};
+use frequency_fanout::{answer, pool, sample};
 
 const WIDTH: usize = 2;
 const REQUEST_ID: &str = "8f5e2d1c-0b4a-4c3d-9e8f-7a6b5c4d3e2f";
@@ -38,10 +38,7 @@ fn observability_cost(c: &mut Criterion) {
     let items = items();
     let payload = sample::event(items);
     let threshold = Threshold::parse("10").expect("10 is a number");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(WIDTH)
-        .build()
-        .expect("pool");
+    let pool = pool::build(WIDTH).expect("pool");
     let process = || pool.install(|| answer(&payload, WIDTH, &threshold, WIDTH, REQUEST_ID));
     let answer = process();
     let response = answer.result.as_ref().expect("a valid event");

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use frequency_fanout::number::Threshold;
-use frequency_fanout::{answer, sample, Config, FrequencyFanout};
+use frequency_fanout::{answer, pool, sample, Config, FrequencyFanout};
 
 const EVENTS: usize = 4;
 const WORKERS: usize = 2;
@@ -52,10 +52,7 @@ fn pool_order(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("the async runtime starts");
-    let shared_pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(WORKERS)
-        .build()
-        .expect("the pool starts");
+    let shared_pool = pool::build(WORKERS).expect("the pool starts");
 
     let mut lasts = (Vec::new(), Vec::new());
     let mut group = c.benchmark_group(format!("pool_order/{EVENTS}_events_of_{}_items", items()));
