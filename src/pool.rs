@@ -1,5 +1,6 @@
 //! The worker pool the items are fanned out to: rayon's, with each worker kept on a CPU of
-//! its own when there is one worker for each CPU the process may use (Lambda's default).
+//! its own when there is one worker for each CPU the process may use (on Lambda, when the
+//! function's memory buys it as many whole vCPUs as its microVM has).
 //!
 //! Between invocations the workers sleep. When an invocation's parse begins, the worker that
 //! takes it splits the work and wakes the others, and on this project's 2-vCPU machine (a
