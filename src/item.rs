@@ -196,20 +196,11 @@ impl ItemScanner {
         depth: usize,
     ) -> Result<ArrayItem, Malformed> {
         if let Some((frequency, values_end)) = self.scan_by_layout(payload, pos) {
-            let layout = &self.layout;
-            // The close, the separator and the next item's `{`, in one comparison.
-            if let Some(after_tail) = layout.tail.matches(payload, values_end) {
-                return Ok(ArrayItem {
-                    frequency: Ok(frequency),
-                    end: values_end + layout.close.len,
-                    next: Some(after_tail - 1),
-                });
-            }
-            if let Some(end) = layout.close.matches(payload, values_end) {
+            if let Some((end, next)) = self.layout.item_end(payload, values_end) {
                 return Ok(ArrayItem {
                     frequency: Ok(frequency),
                     end,
-                    next: None,
+                    next,
                 });
             }
         }
@@ -484,6 +475,17 @@ enum ValueKind {
 const LAYOUT_RETRY_AFTER: usize = 32;
 
 impl ItemLayout {
+    /// Where an item read by this layout ends, from the end of its last value: just past its
+    /// `}`, and the next item's start when the tail follows.
+    #[inline(always)]
+    fn item_end(&self, p: &[u8], values_end: usize) -> Option<(usize, Option<usize>)> {
+        // The close, the separator and the next item's `{`, in one comparison.
+        if let Some(after_tail) = self.tail.matches(p, values_end) {
+            return Some((values_end + self.close.len, Some(after_tail - 1)));
+        }
+        self.close.matches(p, values_end).map(|end| (end, None))
+    }
+
     /// The layout of the well-formed item at `pos` when its leads are `leads` and it has one.
     fn of(leads: &[MemberLead; LEARNED_MEMBERS], p: &[u8], pos: usize) -> Option<ItemLayout> {
         let mut layout = ItemLayout::default();

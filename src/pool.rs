@@ -3,18 +3,17 @@
 //! function's memory buys it as many whole vCPUs as its microVM has).
 //!
 //! Between invocations the workers sleep. When an invocation's parse begins, the worker that
-//! takes it splits the work and wakes the others, and on this project's 2-vCPU machine (a
+//! takes it splits the work and wakes the others. On this project's 2-vCPU test machine (a
 //! Firecracker microVM, as Lambda's are, whose kernel is booted to pack tasks onto few vCPUs:
 //! `sched_vcpu_pack=15`, `haltpoll.guest_halt_poll_ns=0`) the kernel often puts a woken worker
-//! on the CPU of the worker that woke it (the one busy parsing) rather than on an idle one,
-//! where it waits its turn: the parse runs on one core
-//! for a slice of a millisecond or more while the other idles. `cargo bench --bench pool_wake`
-//! shows it on this project's 2-vCPU KVM machine: a job of two 1 ms shares, handed to a pool
-//! that had slept 5 ms, took a median of about 2.1 ms with the workers free to move and 1.2 ms
-//! with each kept on its own CPU (BENCHMARKS.md, "Workers on CPUs of their own", for the
-//! sitting's figures and the whole process). A worker kept on a CPU still gives it up to any
-//! other thread that needs it; it only never waits behind another worker while a CPU of the
-//! pool's is idle.
+//! on the CPU of the worker that woke it, the one busy parsing, rather than on an idle one;
+//! there it waits its turn, and the parse runs on one core for a slice of a millisecond or
+//! more while the other idles. `cargo bench --bench pool_wake` shows it: a job of two 1 ms
+//! shares, handed to a pool that had slept 5 ms, took a median of about 2.1 ms with the
+//! workers free to move and 1.2 ms with each kept on its own CPU (BENCHMARKS.md, "Workers on
+//! CPUs of their own", for the sitting's figures and the whole process). A worker kept on a
+//! CPU still gives it up to any other thread that needs it; it only never waits behind
+//! another worker while a CPU of the pool's is idle.
 //!
 //! Only with one worker for each CPU the process may use, two or more: with fewer workers the
 //! kernel has idle CPUs to place them on, and with more it must share CPUs between them.
