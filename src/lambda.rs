@@ -7,10 +7,12 @@
 //! Lambda, up to the variable on Lambda Managed Instances, where the Runtime API hands out that
 //! many invocations at the same time.
 //!
-//! The loops are this crate's own, over lambda_runtime's HTTP client, configuration and
-//! context (`PooledClient`, `Config`, `Context`, and the runtime's per-invocation tracing span),
-//! rather than `lambda_runtime::Runtime::run`, for what its loop costs a long-lived environment,
-//! each measured on the release binary (BENCHMARKS.md, "Memory for the life of an environment"):
+//! The loops are this crate's own, each over a Runtime API connection of its own
+//! ([`crate::runtime_api`]: the payload read straight into the loop's buffer, no wait for a
+//! delayed acknowledgement) and lambda_runtime's configuration and context (`Config`,
+//! `Context`, and the runtime's per-invocation tracing span), rather than
+//! `lambda_runtime::Runtime::run`, for what its loop costs a long-lived environment, each
+//! measured on the release binary (BENCHMARKS.md, "Memory for the life of an environment"):
 //!
 //! - its sequential loop copies every invocation's X-Ray trace id into the environment
 //!   variable `_X_AMZN_TRACE_ID`, and glibc's `setenv` keeps every distinct value it was ever
@@ -19,7 +21,8 @@
 //!   the trace id is in the context and on every log line;
 //! - it collects each payload into a buffer of its own, freed after the invocation, on top of
 //!   hyper's read buffer: megabytes asked of the allocator, page-faulted in and given back on
-//!   every large invocation. Here each loop keeps one buffer, at most [`KEPT_PAYLOAD_BYTES`];
+//!   every large invocation. Here each loop keeps one buffer, at most [`KEPT_PAYLOAD_BYTES`],
+//!   and the payload is read into it from the socket;
 //! - it has no way to run the function before the payload is deserialized, which this function
 //!   does not need (the payload is parsed on the pool, in parts).
 //!
@@ -32,19 +35,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use lambda_runtime::layers::trace::request_span;
 use lambda_runtime::{Context, Diagnostic};
-use lambda_runtime_api_client::body::Body;
-use lambda_runtime_api_client::{build_request, BoxError, PooledClient};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::error::FunctionError;
 use crate::handler::{FrequencyFanout, Reply};
 use crate::observability::{self, Metrics};
+use crate::runtime_api::{Connection, ConnectionError, Endpoint};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The header that tells the Runtime API the type of a function error.
 pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
@@ -58,10 +59,6 @@ const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
 /// largest synchronous payload (6 MB) fits. A larger one (asynchronous events are smaller, so
 /// only a local emulator sends them) is freed after its invocation.
 pub const KEPT_PAYLOAD_BYTES: usize = 8 << 20;
-
-/// The most a payload buffer reserves ahead from `Content-Length`; a longer payload grows it
-/// as its bytes arrive, so that a wrong header cannot ask for gigabytes up front.
-const RESERVE_AHEAD_BYTES: usize = 64 << 20;
 
 /// How many invocations may be in flight at once: `AWS_LAMBDA_MAX_CONCURRENCY` read as
 /// lambda_runtime 1.5 reads it. A whole number from 1 up (`u32`) is taken as it is; anything
@@ -133,11 +130,18 @@ impl fmt::Display for ServeError {
 
 impl std::error::Error for ServeError {}
 
+impl ServeError {
+    fn transport(error: ConnectionError) -> ServeError {
+        ServeError::Transport(Box::new(error))
+    }
+}
+
 /// What every serving loop shares.
 struct Serving {
     function: Arc<FrequencyFanout>,
     metrics: Option<Metrics>,
-    client: PooledClient,
+    /// Where the Runtime API is; each loop makes its own connection to it.
+    runtime_api: Endpoint,
     config: Arc<lambda_runtime::Config>,
 }
 
@@ -152,11 +156,11 @@ pub async fn serve(
     concurrency: usize,
 ) -> Result<(), ServeError> {
     let config = Arc::new(lambda_config()?);
-    let client = runtime_api_client(concurrency)?;
+    let runtime_api = runtime_api_endpoint()?;
     let serving = Arc::new(Serving {
         function,
         metrics,
-        client,
+        runtime_api,
         config,
     });
     let mut loops = JoinSet::new();
@@ -185,22 +189,15 @@ pub async fn serve(
     last_error.map_or(Ok(()), Err)
 }
 
-/// A client of the Runtime API with a connection per loop. `TCP_NODELAY`, so that an answer
-/// never waits for the acknowledgement of the request before it.
-fn runtime_api_client(connections: usize) -> Result<PooledClient, ServeError> {
+/// Where the Runtime API is: `AWS_LAMBDA_RUNTIME_API` (`host:port` on Lambda, a URL under
+/// `cargo lambda watch`).
+fn runtime_api_endpoint() -> Result<Endpoint, ServeError> {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
-    let endpoint = http::Uri::try_from(api.as_str()).map_err(|error| {
+    Endpoint::parse(&api).map_err(|problem| {
         ServeError::Environment(format!(
-            "AWS_LAMBDA_RUNTIME_API={api:?} is not a host and port: {error}"
+            "AWS_LAMBDA_RUNTIME_API={api:?} is not a host and port or an http URL: {problem}"
         ))
-    })?;
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Ok(PooledClient::builder()
-        .with_connector(connector)
-        .with_endpoint(endpoint)
-        .with_pool_size(connections)
-        .build())
+    })
 }
 
 /// lambda_runtime's configuration, checked first: its own reading panics on a missing variable.
@@ -235,60 +232,57 @@ struct Invocation {
 /// One loop: invocation after invocation, each in its own tracing span (the request id and
 /// X-Ray trace id on every log line), the payload buffer handed from one to the next.
 async fn serve_invocations(serving: Arc<Serving>) -> Result<(), ServeError> {
+    let mut connection = Connection::new(serving.runtime_api.clone());
     let mut buffer = Vec::new();
     loop {
-        let invocation = next_invocation(&serving, buffer).await?;
+        let invocation = next_invocation(&serving, &mut connection, buffer).await?;
         let span = request_span(&invocation.context);
-        buffer = invoke(&serving, invocation).instrument(span).await?;
+        buffer = invoke(&serving, &mut connection, invocation)
+            .instrument(span)
+            .await?;
     }
 }
 
 /// Asks `/next` for an invocation and reads its payload into `buffer`.
-async fn next_invocation(serving: &Serving, mut buffer: Vec<u8>) -> Result<Invocation, ServeError> {
-    let request = build_request()
-        .method("GET")
-        .uri(NEXT_PATH)
-        .body(Body::empty())
-        .map_err(|error| ServeError::Transport(error.into()))?;
-    let response = serving
-        .client
-        .call(request)
+async fn next_invocation(
+    serving: &Serving,
+    connection: &mut Connection,
+    mut buffer: Vec<u8>,
+) -> Result<Invocation, ServeError> {
+    buffer.clear();
+    let answer = connection
+        .get(NEXT_PATH, &mut buffer)
         .await
-        .map_err(ServeError::Transport)?;
-    let (parts, body) = response.into_parts();
-    if !parts.status.is_success() {
-        let body = read_small_body(body).await;
+        .map_err(ServeError::transport)?;
+    if !(200..300).contains(&answer.status) {
         return Err(ServeError::NextStatus {
-            status: parts.status.as_u16(),
-            body,
+            status: answer.status,
+            body: shown(&buffer),
         });
     }
-    let request_id = header_text(&parts.headers, REQUEST_ID_HEADER)?;
+    let headers = &answer.headers;
+    let request_id = header_text(headers, REQUEST_ID_HEADER)?;
     // `Context::new` reads the deadline, and an error for a malformed one, but panics when the
     // header is missing.
-    header_text(&parts.headers, DEADLINE_HEADER)?;
+    header_text(headers, DEADLINE_HEADER)?;
     let context =
-        Context::new(request_id, Arc::clone(&serving.config), &parts.headers).map_err(|error| {
+        Context::new(request_id, Arc::clone(&serving.config), headers).map_err(|error| {
             ServeError::Protocol(format!("sent invocation headers it cannot read: {error}"))
         })?;
-    buffer.clear();
-    if let Some(length) = content_length(&parts.headers) {
-        // Exact: a kept buffer grows to the largest payload, not to twice it.
-        buffer.reserve_exact(length.min(RESERVE_AHEAD_BYTES));
-    }
-    read_body(body, &mut buffer)
-        .await
-        .map_err(|error| ServeError::Transport(error.into()))?;
     Ok(Invocation {
         context,
-        invocation_id: parts.headers.get(INVOCATION_ID_HEADER).cloned(),
+        invocation_id: headers.get(INVOCATION_ID_HEADER).cloned(),
         payload: buffer,
     })
 }
 
 /// Runs the function on one invocation, logs it, and posts its answer. Returns the payload
 /// buffer for the next invocation.
-async fn invoke(serving: &Serving, invocation: Invocation) -> Result<Vec<u8>, ServeError> {
+async fn invoke(
+    serving: &Serving,
+    connection: &mut Connection,
+    invocation: Invocation,
+) -> Result<Vec<u8>, ServeError> {
     let started = Instant::now();
     let request_id = invocation.context.request_id.as_str();
     let (answer, payload) = serving
@@ -304,9 +298,10 @@ async fn invoke(serving: &Serving, invocation: Invocation) -> Result<Vec<u8>, Se
         workers: serving.function.workers(),
     };
     observability::record_invocation(&record, &answer, serving.metrics.as_ref());
+    let invocation_id = &invocation.invocation_id;
     let posted = match answer.into_reply() {
-        Ok(reply) => post_response(serving, request_id, &invocation.invocation_id, &reply).await,
-        Err(error) => post_error(serving, request_id, &invocation.invocation_id, error).await,
+        Ok(reply) => post_response(connection, request_id, invocation_id, &reply).await,
+        Err(error) => post_error(connection, request_id, invocation_id, error).await,
     };
     posted?;
     Ok(reusable(payload))
@@ -323,7 +318,7 @@ fn reusable(mut buffer: Vec<u8>) -> Vec<u8> {
 }
 
 async fn post_response(
-    serving: &Serving,
+    connection: &mut Connection,
     request_id: &str,
     invocation_id: &Option<http::HeaderValue>,
     reply: &Reply,
@@ -331,15 +326,14 @@ async fn post_response(
     // Serializing these plain structs cannot fail: no maps with non-string keys, no I/O.
     let mut body = Vec::with_capacity(reply.json_size_hint());
     serde_json::to_writer(&mut body, reply).expect("replies serialize");
-    let request = answer_request(request_id, "response", invocation_id)
-        .header("content-type", "application/json")
-        .body(Body::from(body));
-    post(serving, request, "response").await
+    let headers = echoed(invocation_id);
+    let path = answer_path(request_id, "response");
+    post(connection, &path, &headers, &body, "response").await
 }
 
 /// Posts a failed invocation to `/error`, with its `errorType` in the body and the header.
 async fn post_error(
-    serving: &Serving,
+    connection: &mut Connection,
     request_id: &str,
     invocation_id: &Option<http::HeaderValue>,
     error: FunctionError,
@@ -347,46 +341,46 @@ async fn post_error(
     let error_type = error.error_type();
     // A Diagnostic is two strings: it serializes.
     let body = serde_json::to_vec(&Diagnostic::from(error)).expect("diagnostics serialize");
-    let request = answer_request(request_id, "error", invocation_id)
-        .header(ERROR_TYPE_HEADER, error_type)
-        .header("content-type", "application/json")
-        .body(Body::from(body));
-    post(serving, request, "error report").await
+    let mut headers = echoed(invocation_id);
+    headers.push((ERROR_TYPE_HEADER, error_type));
+    let path = answer_path(request_id, "error");
+    post(connection, &path, &headers, &body, "error report").await
 }
 
-/// A `POST /invocation/{id}/{endpoint}` with the invocation id echoed.
-fn answer_request(
-    request_id: &str,
-    endpoint: &str,
-    invocation_id: &Option<http::HeaderValue>,
-) -> http::request::Builder {
-    let mut builder = build_request().method("POST").uri(format!(
-        "/2018-06-01/runtime/invocation/{request_id}/{endpoint}"
-    ));
-    if let Some(id) = invocation_id {
-        builder = builder.header(INVOCATION_ID_HEADER, id);
-    }
-    builder
+/// The path of an invocation's answer: `/invocation/{id}/{endpoint}`.
+fn answer_path(request_id: &str, endpoint: &str) -> String {
+    format!("/2018-06-01/runtime/invocation/{request_id}/{endpoint}")
+}
+
+/// The invocation id, echoed on its answer when the Runtime API sent one (a header value that
+/// is not text, which the Runtime API does not send, is left out).
+fn echoed(invocation_id: &Option<http::HeaderValue>) -> Vec<(&'static str, &str)> {
+    invocation_id
+        .as_ref()
+        .and_then(|id| id.to_str().ok())
+        .map(|id| (INVOCATION_ID_HEADER, id))
+        .into_iter()
+        .collect()
 }
 
 /// Sends an answer. A refusal (the invocation timed out, say) is logged and serving goes on;
 /// a failed connection ends this loop.
 async fn post(
-    serving: &Serving,
-    request: Result<http::Request<Body>, http::Error>,
+    connection: &mut Connection,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
     what: &str,
 ) -> Result<(), ServeError> {
-    let request = request.map_err(|error| ServeError::Protocol(format!("request: {error}")))?;
-    let response = serving
-        .client
-        .call(request)
+    let mut answer_body = Vec::new();
+    let answer = connection
+        .post(path, headers, body, &mut answer_body)
         .await
-        .map_err(ServeError::Transport)?;
-    let status = response.status();
-    // Read to its end either way, so that the connection can serve the next request.
-    let body = read_small_body(response.into_body()).await;
-    if !status.is_success() {
-        tracing::error!(%status, body, "the Runtime API refused the {what}");
+        .map_err(ServeError::transport)?;
+    if !(200..300).contains(&answer.status) {
+        let status = answer.status;
+        let body = shown(&answer_body);
+        tracing::error!(status, body, "the Runtime API refused the {what}");
     }
     Ok(())
 }
@@ -400,37 +394,10 @@ fn header_text<'a>(headers: &'a http::HeaderMap, name: &str) -> Result<&'a str, 
         .map_err(|_| ServeError::Protocol(format!("sent a {name} header that is not text")))
 }
 
-fn content_length(headers: &http::HeaderMap) -> Option<usize> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
-/// Appends the body's bytes to `buffer` as they arrive.
-async fn read_body(mut body: Incoming, buffer: &mut Vec<u8>) -> Result<(), hyper::Error> {
-    while let Some(frame) = body.frame().await {
-        if let Some(data) = frame?.data_ref() {
-            buffer.extend_from_slice(data);
-        }
-    }
-    Ok(())
-}
-
 /// A short answer's body as text, for a log line (at most 4 KiB of it).
-async fn read_small_body(body: Incoming) -> String {
+fn shown(body: &[u8]) -> String {
     const SHOWN: usize = 4 * 1024;
-    let mut text = Vec::new();
-    let mut body = body;
-    while let Some(Ok(frame)) = body.frame().await {
-        if let Some(data) = frame.data_ref() {
-            // `text` never holds more than SHOWN bytes.
-            text.extend_from_slice(&data[..data.len().min(SHOWN - text.len())]);
-        }
-    }
-    String::from_utf8_lossy(&text).into_owned()
+    String::from_utf8_lossy(&body[..body.len().min(SHOWN)]).into_owned()
 }
 
 /// Reports an init failure to the Runtime API's `/init/error`, as the Runtime API asks of a
@@ -438,18 +405,21 @@ async fn read_small_body(body: Incoming) -> String {
 /// Best effort: the process exits non-zero either way.
 pub fn report_init_error(error_type: &str, message: &str) {
     let report = async {
-        let client = runtime_api_client(1)?;
+        let mut connection = Connection::new(runtime_api_endpoint()?);
         let body = serde_json::to_vec(&Diagnostic {
             error_type: error_type.into(),
             error_message: message.into(),
         })?;
-        let request = build_request()
-            .method("POST")
-            .uri("/2018-06-01/runtime/init/error")
-            .header(ERROR_TYPE_HEADER, error_type)
-            .header("content-type", "application/json")
-            .body(Body::from(body))?;
-        client.call(request).await.map(|_| ())
+        let headers = [(ERROR_TYPE_HEADER, error_type)];
+        connection
+            .post(
+                "/2018-06-01/runtime/init/error",
+                &headers,
+                &body,
+                &mut Vec::new(),
+            )
+            .await?;
+        Ok::<(), BoxError>(())
     };
     let outcome: Result<(), BoxError> = tokio::runtime::Builder::new_current_thread()
         .enable_all()

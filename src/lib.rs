@@ -34,6 +34,7 @@ pub mod number;
 pub mod observability;
 pub mod pool;
 pub mod response;
+pub mod runtime_api;
 pub mod sample;
 pub mod scan;
 
