@@ -7,7 +7,7 @@
 //! - **One copy of the payload.** hyper reads a body into a buffer of its own and hands it out
 //!   in pieces, which had then to be copied into the payload buffer: every payload was copied
 //!   twice after the kernel's copy. Here the payload is read from the socket straight into the
-//!   loop's kept buffer ([`Connection::next`]).
+//!   loop's kept buffer ([`Connection::get`]).
 //! - **No wait for a delayed acknowledgement.** A Runtime API that writes a response's head and
 //!   body separately with Nagle's algorithm on holds the body back until the head is
 //!   acknowledged, and Linux may delay that acknowledgement by 40 ms when it expects to send
