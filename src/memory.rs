@@ -5,7 +5,8 @@
 //! glibc maps an allocation above its mmap threshold (128 KiB, raised as large blocks are
 //! freed) afresh and gives it back when it is freed, and hands the top of its heap back to the
 //! kernel once more than its trim threshold is free there. An invocation of a 5.3 MB event
-//! touches megabytes (the payload's buffer, hyper's read buffer, the parts' frequencies), so
+//! touches megabytes (the payload's buffer, the parts' frequencies, and hyper's read buffer
+//! while the Runtime API was read through hyper's client), so
 //! with those defaults some of it is page-faulted in again by the next invocation, and the CPU
 //! that costs grows with how the Runtime API writes: 8,000 to 18,000 minor faults every four
 //! seconds of 100,000-item invocations, against 2 to 128 with [`keep_memory_for_reuse`]
