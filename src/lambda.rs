@@ -262,6 +262,11 @@ async fn next_invocation(
     }
     let headers = &answer.headers;
     let request_id = header_text(headers, REQUEST_ID_HEADER)?;
+    if !is_path_segment(request_id) {
+        return Err(ServeError::Protocol(format!(
+            "sent a {REQUEST_ID_HEADER} of {request_id:?}, which cannot name it in a path"
+        )));
+    }
     // `Context::new` reads the deadline, and an error for a malformed one, but panics when the
     // header is missing.
     header_text(headers, DEADLINE_HEADER)?;
@@ -394,6 +399,17 @@ fn header_text<'a>(headers: &'a http::HeaderMap, name: &str) -> Result<&'a str, 
         .map_err(|_| ServeError::Protocol(format!("sent a {name} header that is not text")))
 }
 
+/// Whether `text` can stand as one segment of the path the answer is posted to
+/// ([`answer_path`]) as it is: not empty, and only characters a path takes unescaped, none of
+/// which ends a segment (RFC 3986: unreserved, sub-delims, `:` and `@`), and not `.` or `..`,
+/// which a server reads as a step in the path. Lambda's request ids are UUIDs.
+fn is_path_segment(text: &str) -> bool {
+    !matches!(text, "" | "." | "..")
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b))
+}
+
 /// A short answer's body as text, for a log line (at most 4 KiB of it).
 fn shown(body: &[u8]) -> String {
     const SHOWN: usize = 4 * 1024;
@@ -443,6 +459,26 @@ mod tests {
         assert_eq!(max_concurrency(Some("1600")), 1600);
         for invalid in ["", "0", "-1", "2.5", "eight", " 8", "8 ", "4294967296", "+"] {
             assert_eq!(max_concurrency(Some(invalid)), 1, "{invalid:?}");
+        }
+    }
+
+    #[test]
+    fn request_ids_go_into_a_path_only_as_one_plain_segment() {
+        for id in ["8476a536-e9f4-11e8-9739-2dfe598c3fcd", "req:1@x", "a.b_c~d"] {
+            assert!(is_path_segment(id), "{id:?}");
+        }
+        for id in [
+            "",
+            "a b",
+            "a/b",
+            "a?b",
+            "a#b",
+            "../x",
+            "caf\u{e9}",
+            "a%20b",
+            "a\tb",
+        ] {
+            assert!(!is_path_segment(id), "{id:?}");
         }
     }
 

@@ -162,10 +162,8 @@ impl Connection {
     /// `GET path` (a path of the API, such as `/2018-06-01/runtime/invocation/next`); the
     /// answer's body is appended to `body`.
     pub async fn get(&mut self, path: &str, body: &mut Vec<u8>) -> Result<Answer, ConnectionError> {
-        let Endpoint { address, base_path } = &self.endpoint;
-        let head = format!(
-            "GET {base_path}{path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
-        );
+        let mut head = self.request_head("GET", path);
+        head.push_str("\r\n");
         self.request(head.as_bytes(), &[], body).await
     }
 
@@ -177,20 +175,23 @@ impl Connection {
         payload: &[u8],
         body: &mut Vec<u8>,
     ) -> Result<Answer, ConnectionError> {
-        let Endpoint { address, base_path } = &self.endpoint;
-        let mut head = format!(
-            "POST {base_path}{path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {USER_AGENT}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n",
-            payload.len()
-        );
+        let mut head = self.request_head("POST", path);
+        head.push_str("Content-Type: application/json\r\n");
+        head.push_str(&format!("Content-Length: {}\r\n", payload.len()));
         for (name, value) in headers {
-            head.push_str(name);
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         self.request(head.as_bytes(), payload, body).await
+    }
+
+    /// The request line and the headers every request carries, without the blank line that
+    /// ends a head.
+    fn request_head(&self, method: &str, path: &str) -> String {
+        let Endpoint { address, base_path } = &self.endpoint;
+        format!(
+            "{method} {base_path}{path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {USER_AGENT}\r\n"
+        )
     }
 
     /// Sends a request and reads its answer. On a reused connection, a request that fails
@@ -580,6 +581,19 @@ mod tests {
         Some((lines, body))
     }
 
+    /// Reads one request (`what` names it if it does not come), writes `answer`, and returns
+    /// the request.
+    fn respond(
+        reader: &mut BufReader<StdStream>,
+        stream: &mut StdStream,
+        what: &str,
+        answer: &[u8],
+    ) -> (Vec<String>, Vec<u8>) {
+        let request = read_request(reader).expect(what);
+        stream.write_all(answer).expect("the answer written");
+        request
+    }
+
     fn run<T>(future: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -604,18 +618,17 @@ mod tests {
                 stream.write_all(piece).unwrap();
                 std::thread::sleep(Duration::from_millis(2));
             }
-            let (post, body) = read_request(&mut reader).expect("a POST on the same connection");
-            stream
-                .write_all(
-                    b"HTTP/1.1 202 Accepted\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n",
-                )
-                .unwrap();
+            let (post, body) = respond(
+                &mut reader,
+                &mut stream,
+                "a POST on the same connection",
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n",
+            );
             (get, post, body)
         });
         let (answer, posted) = run(async {
             let mut connection = Connection::new(Endpoint::parse(&address).unwrap());
-            let mut body = b"kept".to_vec();
-            body.clear();
+            let mut body = Vec::new();
             let answer = connection.get("/next", &mut body).await.expect("an answer");
             assert_eq!(body, payload);
             let mut posted = Vec::new();
@@ -657,30 +670,35 @@ mod tests {
     fn chunked_bodies_are_decoded_and_bodies_until_close_read_to_the_end() {
         let (address, server) = server(|listener| {
             let (mut reader, mut stream) = accept(&listener);
-            read_request(&mut reader).expect("a GET");
-            stream
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
-                      5;name=value\r\nhello\r\n19\r\n, a chunk of 25 bytes....\r\n\
-                      0\r\nTrailer: ignored\r\n\r\n",
-                )
-                .unwrap();
-            read_request(&mut reader).expect("a second GET on the same connection");
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
-                .unwrap();
+            respond(
+                &mut reader,
+                &mut stream,
+                "a GET",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  5;name=value\r\nhello\r\n19\r\n, a chunk of 25 bytes....\r\n\
+                  0\r\nTrailer: ignored\r\n\r\n",
+            );
+            respond(
+                &mut reader,
+                &mut stream,
+                "a second GET on the same connection",
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+            );
             drop((reader, stream));
             // The answer closed the connection: the next request comes on a new one.
             let (mut reader, mut stream) = accept(&listener);
-            read_request(&mut reader).expect("a GET on a new connection");
-            stream
-                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-                .unwrap();
-            let request = read_request(&mut reader).expect("a GET after the 204");
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
-            request
+            respond(
+                &mut reader,
+                &mut stream,
+                "a GET on a new connection",
+                b"HTTP/1.1 204 No Content\r\n\r\n",
+            );
+            respond(
+                &mut reader,
+                &mut stream,
+                "a GET after the 204",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            )
         });
         run(async {
             let mut connection = Connection::new(Endpoint::parse(&address).unwrap());
@@ -706,17 +724,21 @@ mod tests {
     fn a_request_on_a_connection_closed_while_idle_is_sent_once_more_on_a_new_one() {
         let (address, server) = server(|listener| {
             let (mut reader, mut stream) = accept(&listener);
-            read_request(&mut reader).expect("a GET");
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                .unwrap();
+            respond(
+                &mut reader,
+                &mut stream,
+                "a GET",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            );
             // Closed while idle, as a server that times out idle connections does.
             drop((reader, stream));
             let (mut reader, mut stream) = accept(&listener);
-            let (post, body) = read_request(&mut reader).expect("the POST, sent again");
-            stream
-                .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
+            let (post, body) = respond(
+                &mut reader,
+                &mut stream,
+                "the POST, sent again",
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+            );
             (post, body)
         });
         let status = run(async {
@@ -745,10 +767,12 @@ mod tests {
     fn an_answer_cut_short_is_an_error_and_its_request_is_not_sent_again() {
         let (address, server) = server(|listener| {
             let (mut reader, mut stream) = accept(&listener);
-            read_request(&mut reader).expect("a GET");
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..")
-                .unwrap();
+            respond(
+                &mut reader,
+                &mut stream,
+                "a GET",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..",
+            );
             drop((reader, stream));
             listener.set_nonblocking(true).unwrap();
             std::thread::sleep(Duration::from_millis(300));
@@ -792,8 +816,7 @@ mod tests {
         ] {
             let (address, server) = server(move |listener| {
                 let (mut reader, mut stream) = accept(&listener);
-                read_request(&mut reader).expect("a GET");
-                stream.write_all(answer).unwrap();
+                respond(&mut reader, &mut stream, "a GET", answer);
             });
             let error = run(async {
                 let mut connection = Connection::new(Endpoint::parse(&address).unwrap());
@@ -839,10 +862,12 @@ mod tests {
     fn requests_go_under_the_endpoint_path() {
         let (address, server) = server(|listener| {
             let (mut reader, mut stream) = accept(&listener);
-            let (get, _) = read_request(&mut reader).expect("a GET");
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
+            let (get, _) = respond(
+                &mut reader,
+                &mut stream,
+                "a GET",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            );
             get
         });
         let endpoint = Endpoint::parse(&format!("http://{address}/.rt/name/")).unwrap();
