@@ -548,6 +548,7 @@ fn parse_run(
 ) -> RunEnd {
     let mut pos = start;
     loop {
+        pos = scanner.read_items_by_layout(payload, pos, limit, frequencies);
         if pos >= limit {
             return RunEnd::Reached(pos);
         }

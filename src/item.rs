@@ -140,27 +140,24 @@ impl MemberLead {
         }
     }
 
-    /// The offset just past the lead when the bytes at `at` begin with it.
+    /// The offset just past the lead when the bytes at `at` begin with it. Reads 16 bytes (32
+    /// for a lead longer than 16) whatever the lead's length: a lead too close to the end of
+    /// the payload does not match, and the member is read in full instead.
     #[inline(always)]
     fn matches(&self, p: &[u8], at: usize) -> Option<usize> {
-        let differ = |k: usize| -> Option<u64> {
-            let from = at + k * MemberLead::WORD;
-            let chunk = p.get(from..from + MemberLead::WORD)?;
-            // A slice of length 8 always converts.
-            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            Some((word ^ self.words[k]) & self.masks[k])
+        let word = |chunk: &[u8]| -> u64 {
+            // Slices of length 8 always convert.
+            u64::from_le_bytes(chunk.try_into().expect("eight bytes"))
         };
-        let mut differ_bits = differ(0)?;
-        if self.len > MemberLead::WORD {
-            differ_bits |= differ(1)?;
-            if self.len > 2 * MemberLead::WORD {
-                differ_bits |= differ(2)?;
-                if self.len > 3 * MemberLead::WORD {
-                    differ_bits |= differ(3)?;
-                }
-            }
+        let first = p.get(at..at + 2 * MemberLead::WORD)?;
+        let mut differ_bits = ((word(&first[..8]) ^ self.words[0]) & self.masks[0])
+            | ((word(&first[8..]) ^ self.words[1]) & self.masks[1]);
+        if self.len > 2 * MemberLead::WORD {
+            let second = p.get(at + 2 * MemberLead::WORD..at + 4 * MemberLead::WORD)?;
+            differ_bits |= ((word(&second[..8]) ^ self.words[2]) & self.masks[2])
+                | ((word(&second[8..]) ^ self.words[3]) & self.masks[3]);
         }
-        (self.masks[0] != 0 && differ_bits == 0).then_some(at + self.len)
+        (differ_bits == 0 && self.len != 0).then_some(at + self.len)
     }
 }
 
@@ -245,7 +242,7 @@ impl ItemScanner {
             return None;
         }
         let mut found = FrequencyMember::default();
-        // The remembered leads may change below: the layout that uses them is learned again.
+        // The layout is learned again from this item once it is read.
         self.layout.count = 0;
         // Where the next member's lead starts: the `{`, then the end of each value.
         let mut at = pos;
@@ -281,38 +278,53 @@ impl ItemScanner {
         }
     }
 
-    /// Reads the members of an item laid out as the last one read member by member
-    /// ([`ItemLayout`]): the same leads in the same order, each value of the same kind.
-    /// Returns its frequency and the end of its last value, where the caller matches the
-    /// layout's close. `None` at the first difference, and the item is read member by member
-    /// instead; an item read here is read exactly as that would read it, since every byte
-    /// between the values is the same as in an item that was.
+    /// Reads the items from `pos` that are laid out as the last one read member by member
+    /// ([`ItemLayout`]) and followed by the layout's tail (the close, a comma and the next
+    /// item's `{`), while they start before `limit`; pushes their frequencies. Returns where it
+    /// stopped: the start of the first item it did not read. An item read here is read exactly
+    /// as the member-by-member read would read it, since every byte between its values is the
+    /// same as in an item that was.
+    ///
+    /// This is the hot loop for events whose items look alike: one masked comparison per lead
+    /// and one scan per value, with nothing else between two items.
+    #[inline(always)]
+    pub fn read_items_by_layout(
+        &mut self,
+        p: &[u8],
+        mut pos: usize,
+        limit: usize,
+        frequencies: &mut Vec<Frequency>,
+    ) -> usize {
+        if self.layout.count == 0 {
+            return pos;
+        }
+        let mut non_ascii = false;
+        while pos < limit {
+            let Some((frequency, values_end)) = self.layout.values(p, pos, &mut non_ascii) else {
+                break;
+            };
+            let Some(after_tail) = self.layout.tail.matches(p, values_end) else {
+                break;
+            };
+            frequencies.push(frequency);
+            // The tail ends with the next item's `{`.
+            pos = after_tail - 1;
+        }
+        self.utf8_unchecked |= non_ascii;
+        pos
+    }
+
+    /// Reads the item at `pos` by the layout, when it has it: its frequency and the end of
+    /// its last value, where the caller matches the layout's close.
     #[inline(always)]
     fn scan_by_layout(&mut self, p: &[u8], pos: usize) -> Option<(Frequency, usize)> {
-        let layout = &self.layout;
-        let mut frequency = None;
-        let mut at = pos;
-        for (lead, kind) in self.leads.iter().zip(&layout.kinds[..layout.count]) {
-            let value = lead.matches(p, at)?;
-            at = match kind {
-                ValueKind::Number => scan_number(p, value)?.0,
-                ValueKind::String => {
-                    if *p.get(value)? != b'"' {
-                        return None;
-                    }
-                    let (close, non_ascii) = scan::string_end(p, value + 1)?;
-                    self.utf8_unchecked |= non_ascii;
-                    close + 1
-                }
-                ValueKind::Frequency => {
-                    let (end, decimal) = scan_number(p, value)?;
-                    frequency = Some(Frequency::from_decimal(decimal, &p[value..end], value));
-                    end
-                }
-            };
+        if self.layout.count == 0 {
+            return None;
         }
-        // A layout has exactly one frequency member.
-        Some((frequency?, at))
+        let mut non_ascii = false;
+        let read = self.layout.values(p, pos, &mut non_ascii);
+        self.utf8_unchecked |= non_ascii;
+        read
     }
 
     /// The lead of member `member` at `at`: the one remembered for that position when the
@@ -445,11 +457,14 @@ impl ItemScanner {
 /// a value is part of its lead), and a number or string ends at a fixed byte, so a match
 /// leaves nothing for the member-by-member read to decide differently.
 ///
-/// The members' leads are the scanner's remembered ones, which change only while an item is
-/// read member by member; that read forgets the layout first and learns it again at the end.
+/// The layout keeps copies of the leads the scanner remembered when it was learned. An item
+/// read member by member forgets it first and learns it again at the end, so that it always
+/// describes the last such item.
 #[derive(Clone, Copy, Debug, Default)]
 struct ItemLayout {
-    kinds: [ValueKind; LEARNED_MEMBERS],
+    /// The members in order: each one's lead, and the kind of its value. A string value's
+    /// lead takes in its opening quote.
+    members: [LayoutMember; LEARNED_MEMBERS],
     /// How many members; zero when nothing is learned.
     count: usize,
     /// The bytes from the last value's end to the item's `}`, inclusive.
@@ -458,6 +473,13 @@ struct ItemLayout {
     /// item's `{`, when the item learned from had a next one: the bytes between the last
     /// value of one item and the first lead of the next, compared at once.
     tail: MemberLead,
+}
+
+/// One member of an [`ItemLayout`].
+#[derive(Clone, Copy, Debug, Default)]
+struct LayoutMember {
+    lead: MemberLead,
+    kind: ValueKind,
 }
 
 /// What a member of an [`ItemLayout`] holds.
@@ -475,6 +497,34 @@ enum ValueKind {
 const LAYOUT_RETRY_AFTER: usize = 32;
 
 impl ItemLayout {
+    /// The frequency of the item at `pos` and the end of its last value, when its members are
+    /// laid out as this layout's; `non_ascii` is set when a string held bytes that are not
+    /// ASCII (their UTF-8 is then the caller's to check). `None` at the first difference.
+    #[inline(always)]
+    fn values(&self, p: &[u8], pos: usize, non_ascii: &mut bool) -> Option<(Frequency, usize)> {
+        // A layout has exactly one frequency member, which sets this.
+        let mut frequency = Frequency::Int(0);
+        let mut at = pos;
+        for member in &self.members[..self.count] {
+            let value = member.lead.matches(p, at)?;
+            at = match member.kind {
+                ValueKind::Number => number_end(p, value)?,
+                ValueKind::String => {
+                    // The lead ended with the opening quote.
+                    let (close, text) = scan::string_end(p, value)?;
+                    *non_ascii |= text;
+                    close + 1
+                }
+                ValueKind::Frequency => {
+                    let (end, decimal) = scan_number(p, value)?;
+                    frequency = Frequency::from_decimal(decimal, &p[value..end], value);
+                    end
+                }
+            };
+        }
+        Some((frequency, at))
+    }
+
     /// Where an item read by this layout ends, from the end of its last value: just past its
     /// `}`, and the next item's start when the tail follows.
     #[inline(always)]
@@ -513,22 +563,28 @@ impl ItemLayout {
                 }
                 return (frequencies == 1).then_some(layout);
             };
-            let (kind, end) = match p.get(value)? {
+            let (kind, layout_lead, end) = match p.get(value)? {
                 b'-' | b'0'..=b'9' => {
                     let end = scan_number(p, value)?.0;
                     if lead.is_frequency {
-                        (ValueKind::Frequency, end)
+                        (ValueKind::Frequency, *lead, end)
                     } else {
-                        (ValueKind::Number, end)
+                        (ValueKind::Number, *lead, end)
                     }
                 }
-                b'"' if !lead.is_frequency => {
-                    (ValueKind::String, scan::string_end(p, value + 1)?.0 + 1)
-                }
+                // The opening quote joins the lead, when it has room.
+                b'"' if !lead.is_frequency && value + 1 - at <= MemberLead::MAX_LEN => (
+                    ValueKind::String,
+                    MemberLead::new(&p[at..=value], false),
+                    scan::string_end(p, value + 1)?.0 + 1,
+                ),
                 _ => return None,
             };
             frequencies += usize::from(lead.is_frequency);
-            layout.kinds[member] = kind;
+            layout.members[member] = LayoutMember {
+                kind,
+                lead: layout_lead,
+            };
             at = end;
         }
         // More members than leads are remembered.
@@ -748,32 +804,176 @@ const HIGHS: u64 = ONES << 7;
 /// Scans the JSON number at `start` (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
 /// and returns its end and its digits. `None` when the text is not a number there.
 ///
-/// Integers of one to seven digits followed by at least one more byte, the usual case, are
-/// read from one eight-byte word without a branch per digit; any other number eight digits
-/// at a time ([`scan_long_number`]).
+/// The usual numbers are read a word at a time, without a branch on how many digits they
+/// have: integers of one to seven digits from one eight-byte word, of eight to nineteen from
+/// three ([`long_integer`]), and doubles of a short integer part with up to fifteen digits of
+/// fraction and four of exponent ([`short_fraction_and_exponent`]). Any other number, and a
+/// number too near the end of the payload for those words, is read eight digits at a time
+/// ([`scan_long_number`]).
 #[inline(always)]
 fn scan_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
-    let negative = p.get(start) == Some(&b'-');
-    let digits_start = start + usize::from(negative);
-    if let Some(chunk) = p.get(digits_start..digits_start + 8) {
-        // A slice of length 8 always converts.
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let (len, values) = leading_digits(word);
-        // One to seven digits, no leading zero, and neither a fraction nor an exponent next.
-        // The byte after the digits, taken from the word rather than loaded again.
-        let next = (word >> (8 * (len & 7))) as u8;
-        if (1..8).contains(&len) && (len == 1 || chunk[0] != b'0') {
-            // The digits moved to the word's high bytes; the zeros below are leading zeros.
-            let magnitude = eight_digits(values << (8 * (8 - len)));
-            let integer = Decimal::integer(negative, magnitude);
+    // The word is loaded at `start` whatever its first byte, and a sign is handled apart:
+    // the next value's offset then waits on one load, not on a load to find where to load.
+    if let Some(word) = word_at(p, start) {
+        if let Some((len, magnitude)) = short_integer(word) {
+            let integer = Decimal::integer(false, magnitude);
+            let next = (word >> (8 * len)) as u8;
             if !matches!(next, b'.' | b'e' | b'E') {
-                return Some((digits_start + len, integer));
+                return Some((start + len, integer));
             }
             // A double such as `14.578301734827` or `2.291e+01`: its integer part is read.
-            return read_fraction_and_exponent(p, digits_start + len, integer);
+            if let Some(read) = short_fraction_and_exponent(p, start + len, integer) {
+                return Some(read);
+            }
+            return read_fraction_and_exponent(p, start + len, integer);
+        }
+        if let Some(read) = long_integer(p, start, word) {
+            return Some(read);
+        }
+    }
+    let negative = p.get(start) == Some(&b'-');
+    if negative {
+        if let Some((len, magnitude)) = word_at(p, start + 1).and_then(short_integer) {
+            let integer = Decimal::integer(true, magnitude);
+            let end = start + 1 + len;
+            if !matches!(p.get(end), Some(b'.' | b'e' | b'E')) {
+                return Some((end, integer));
+            }
+            return read_fraction_and_exponent(p, end, integer);
         }
     }
     scan_long_number(p, start)
+}
+
+/// The eight bytes at `at`, the first in the lowest byte, when there are eight.
+#[inline(always)]
+fn word_at(p: &[u8], at: usize) -> Option<u64> {
+    // A slice of length 8 always converts.
+    p.get(at..at + 8)
+        .map(|chunk| u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
+}
+
+/// The length and value of the integer of one to seven digits, without a leading zero, that
+/// starts the word, when one does: the usual `frequency`, read without a branch per digit.
+/// The byte after the digits is in the word.
+#[inline(always)]
+fn short_integer(word: u64) -> Option<(usize, u64)> {
+    let (len, values) = leading_digits(word);
+    // A lone `0` is a number; `0` followed by digits is not.
+    let leading_zero = word as u8 == b'0' && len > 1;
+    if !(1..8).contains(&len) || leading_zero {
+        return None;
+    }
+    // The digits moved to the word's high bytes; the zeros below are leading zeros.
+    Some((len, eight_digits(values << (8 * (8 - len)))))
+}
+
+/// The integer of 8 to 19 digits at `start`, whose first eight bytes are `word`, when it is
+/// one and neither a fraction nor an exponent follows: a long integer read three words at a
+/// time, with no branch on how many digits it has. `None` leaves it to the general reading.
+#[inline(always)]
+fn long_integer(p: &[u8], start: usize, word: u64) -> Option<(usize, Decimal)> {
+    let (len, values) = leading_digits(word);
+    if len != 8 || word as u8 == b'0' {
+        return None;
+    }
+    let (len2, values2) = leading_digits(word_at(p, start + 8)?);
+    let (len3, values3) = leading_digits(word_at(p, start + 16)?);
+    // The third word's digits count only when the second word is all digits.
+    let len3 = if len2 == 8 { len3 } else { 0 };
+    // Twenty digits or more: beyond what a u64 holds.
+    if len3 > 3 {
+        return None;
+    }
+    let end = start + 8 + len2 + len3;
+    if matches!(p.get(end), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    // At most 10^19 - 1: no overflow.
+    let magnitude = (eight_digits(values) * POWERS_OF_TEN[len2] + leading_value(values2, len2))
+        * POWERS_OF_TEN[len3]
+        + leading_value(values3, len3);
+    Some((end, Decimal::integer(false, magnitude)))
+}
+
+/// The fraction and the exponent of the number whose integer part (at most seven digits,
+/// read into `integer`) ends at `i`, at a `.`, `e` or `E`: up to fifteen digits of fraction
+/// and four of exponent, read a word at a time with no branch on how many digits there are.
+/// `None` for anything else (more digits, or not a number), which the general reading
+/// ([`read_fraction_and_exponent`]) then reads.
+#[inline(always)]
+fn short_fraction_and_exponent(
+    p: &[u8],
+    mut i: usize,
+    integer: Decimal,
+) -> Option<(usize, Decimal)> {
+    let mut decimal = Decimal {
+        integer: false,
+        ..integer
+    };
+    if p.get(i) == Some(&b'.') {
+        let (len1, values1) = leading_digits(word_at(p, i + 1)?);
+        let (len2, values2) = leading_digits(word_at(p, i + 9)?);
+        // The second word's digits count only when the first word is all digits.
+        let len2 = if len1 == 8 { len2 } else { 0 };
+        if len1 == 0 || len2 == 8 {
+            return None;
+        }
+        // Below 10^15: no overflow.
+        let first = decimal.mantissa * POWERS_OF_TEN[len1] + leading_value(values1, len1);
+        let mantissa = first
+            .checked_mul(POWERS_OF_TEN[len2])?
+            .checked_add(leading_value(values2, len2))?;
+        // Nineteen digits at most, as `Decimal::push_digit` keeps them: digits taken one at a
+        // time would all have been kept.
+        if mantissa > MAX_MANTISSA {
+            return None;
+        }
+        decimal.mantissa = mantissa;
+        decimal.exponent = -((len1 + len2) as i64);
+        i += 1 + len1 + len2;
+    }
+    if !matches!(p.get(i), Some(b'e' | b'E')) {
+        return Some((i, decimal));
+    }
+    let word = word_at(p, i + 1)?;
+    let sign = word as u8;
+    let signed = usize::from(sign == b'+' || sign == b'-');
+    let (len, values) = leading_digits(word >> (8 * signed));
+    if !(1..=4).contains(&len) {
+        return None;
+    }
+    // Four digits at most: far below `Decimal::EXPONENT_LIMIT`.
+    let exponent = leading_value(values, len) as i64;
+    decimal.add_exponent(if sign == b'-' { -exponent } else { exponent });
+    Some((i + 1 + signed + len, decimal))
+}
+
+/// The largest mantissa of nineteen digits.
+const MAX_MANTISSA: u64 = 10u64.pow(19) - 1;
+
+/// The number written by the first `len` digit values of a word (see [`leading_digits`]);
+/// zero for none.
+#[inline(always)]
+fn leading_value(values: u64, len: usize) -> u64 {
+    // The digits moved to the word's high bytes; the zeros below are leading zeros. A shift
+    // by 64 (no digits) leaves nothing.
+    eight_digits(values.checked_shl(8 * (8 - len as u32)).unwrap_or(0))
+}
+
+/// The end of the JSON number at `start`, whose value is not needed: [`scan_number`]'s end,
+/// without the digits' value for the usual one to seven.
+#[inline(always)]
+fn number_end(p: &[u8], start: usize) -> Option<usize> {
+    if let Some(word) = word_at(p, start) {
+        let (len, _) = leading_digits(word);
+        let next = (word >> (8 * (len & 7))) as u8;
+        let leading_zero = word as u8 == b'0' && len > 1;
+        if (1..8).contains(&len) && !leading_zero && !matches!(next, b'.' | b'e' | b'E') {
+            return Some(start + len);
+        }
+    }
+    scan_number(p, start).map(|(end, _)| end)
 }
 
 /// How many of a word's bytes, from the lowest, are digits, and each byte's distance from `0`.
@@ -1399,6 +1599,9 @@ mod flat_scan_tests {
                     literals.push(format!("{body}e3"));
                     literals.push(format!("{body}E-3"));
                     literals.push(format!("{body}e+030"));
+                    literals.push(format!("1.{body}e-5"));
+                    literals.push(format!("7.{body}E12345"));
+                    literals.push(format!("3{body}e0"));
                 }
             }
         }
@@ -1427,6 +1630,19 @@ mod flat_scan_tests {
                 "18446744073709551616",
                 "9999999999999999999",
                 "10000000000000000000",
+                "2.291e+01",
+                "2.291e-01",
+                "2.291E1",
+                "2.291e+0001",
+                "2.291e-99999",
+                "2.291e+123456",
+                "1.5e",
+                "1.5e+",
+                "1.5e+-1",
+                "12.000000000000001",
+                "99.99999999999999999",
+                "1234567.123456789012345",
+                "1234567.12345678e9",
             ]
             .map(String::from),
         );
@@ -1434,13 +1650,15 @@ mod flat_scan_tests {
             let afters = [
                 "", ",", "}", " ", "]", "\"", "é", "\u{7f}", ":", "/", "0", ".", "e",
             ];
-            // Bare, and padded so that eight bytes are always there to read at once.
-            for (after, padding) in afters.iter().flat_map(|a| [(a, ""), (a, "        ")]) {
+            // Bare, and padded so that the words read at once (up to three) are always there.
+            let paddings = ["", "        ", "                                "];
+            for (after, padding) in afters.iter().flat_map(|a| paddings.map(|pad| (a, pad))) {
                 let text = format!("{literal}{after}{padding}");
                 let p = text.as_bytes();
                 let fast = scan_number(p, 0);
                 let end = number_end_bytewise(p);
                 assert_eq!(fast.map(|(end, _)| end), end, "{text:?}");
+                assert_eq!(number_end(p, 0), end, "{text:?}");
                 let Some((end, decimal)) = fast else { continue };
                 assert_eq!(decimal, Decimal::read(&p[..end]), "{text:?}");
                 let frequency = Frequency::from_decimal(decimal, &p[..end], 0);
