@@ -95,6 +95,22 @@ pub mod portable {
         bytewise(p, i, non_ascii)
     }
 
+    /// One bit per byte of `chunk` (16 bytes): the bytes that stop a string, and the bytes
+    /// above 0x7F.
+    #[allow(dead_code)] // Used where there is no vector scan, and by the tests.
+    pub fn masks16(chunk: &[u8]) -> (u64, u64) {
+        chunk
+            .iter()
+            .enumerate()
+            .fold((0, 0), |(stops, highs), (k, &b)| {
+                let stop = matches!(b, b'"' | b'\\' | 0..=0x1f);
+                (
+                    stops | u64::from(stop) << k,
+                    highs | u64::from(b >= 0x80) << k,
+                )
+            })
+    }
+
     /// The scan one byte at a time, from `i`, for the last bytes of the input.
     #[inline(always)]
     pub(super) fn bytewise(p: &[u8], mut i: usize, mut non_ascii: bool) -> Stop {
@@ -163,7 +179,7 @@ mod x86 {
     /// One bit per byte of `chunk` (16 bytes): the bytes that stop a string, and the bytes
     /// above 0x7F.
     #[inline(always)]
-    fn masks16(chunk: &[u8]) -> (u32, u32) {
+    pub(super) fn masks16(chunk: &[u8]) -> (u32, u32) {
         debug_assert_eq!(chunk.len(), 16);
         // SAFETY: `chunk` holds 16 bytes, and `_mm_loadu_si128` reads 16 bytes from any
         // alignment; SSE2, the only feature used, is part of every x86_64 processor, and the
@@ -249,7 +265,7 @@ mod neon {
     /// Four bits per byte of `chunk` (16 bytes): the bytes that stop a string, and the bytes
     /// above 0x7F.
     #[inline(always)]
-    fn masks16(chunk: &[u8]) -> (u64, u64) {
+    pub(super) fn masks16(chunk: &[u8]) -> (u64, u64) {
         debug_assert_eq!(chunk.len(), 16);
         // SAFETY: `chunk` holds 16 bytes, which `vld1q_u8` reads from any alignment; NEON is
         // part of every aarch64 processor, and the other intrinsics only compute on registers.
@@ -280,10 +296,74 @@ mod neon {
 /// Escapes are read as serde_json reads them in the values it skips: `\"`, `\\`, `\/`, `\b`,
 /// `\f`, `\n`, `\r`, `\t`, or `\u` and four hex digits, whatever code unit they make. `None`
 /// for a control character, any other escape, or a string that does not end.
+///
+/// From the first escape on, [`STRING_BLOCKS`] blocks of 16 bytes are each classified once:
+/// every escape in a block is stepped over within the block's masks, with no new scan after
+/// it, so a string dense with escapes costs a few instructions per escape. Beyond them (long
+/// strings), the scan of [`string_stop`] takes over, 32 bytes at a time where the processor
+/// can.
 #[inline(always)]
 pub fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut stop = string_stop(p, start);
-    let mut non_ascii = stop.non_ascii;
+    let stop = string_stop(p, start);
+    let at = stop.at?;
+    match p[at] {
+        b'"' => Some((at, stop.non_ascii)),
+        b'\\' => string_end_after_escape(p, at, stop.non_ascii),
+        _ => None,
+    }
+}
+
+/// [`string_end`] from the backslash at `escape`, with whether bytes before it were not
+/// ASCII.
+#[inline(never)]
+fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(usize, bool)> {
+    let mut non_ascii = non_ascii;
+    let mut block = escape;
+    let mut blocks = 0;
+    'blocks: while blocks < STRING_BLOCKS {
+        let Some(chunk) = p.get(block..block + 16) else {
+            break;
+        };
+        let BlockMasks { mut stops, highs } = BlockMasks::of(chunk);
+        loop {
+            // The bits below the first stop: all of them when there is none.
+            let before_stop = stops.wrapping_sub(1) & !stops;
+            non_ascii |= highs & before_stop != 0;
+            if stops == 0 {
+                break;
+            }
+            let at = block + (stops.trailing_zeros() / BlockMasks::BITS) as usize;
+            match p[at] {
+                b'"' => return Some((at, non_ascii)),
+                b'\\' => {
+                    let next = escape_end(p, at)?;
+                    if next - block >= 16 {
+                        block = next;
+                        blocks += 1;
+                        continue 'blocks;
+                    }
+                    // The stops before the escape's end are read. (The non-ASCII bytes
+                    // before it are not cleared: those before the backslash were counted
+                    // already, and an escape is ASCII.)
+                    stops &= u64::MAX << ((next - block) as u32 * BlockMasks::BITS);
+                }
+                _ => return None,
+            }
+        }
+        block += 16;
+        blocks += 1;
+    }
+    string_end_by_stops(p, block, non_ascii)
+}
+
+/// How many 16-byte blocks of a string [`string_end`] reads by their masks.
+pub const STRING_BLOCKS: usize = 4;
+
+/// [`string_end`] from `from`, one [`string_stop`] scan after each escape.
+#[inline(always)]
+fn string_end_by_stops(p: &[u8], from: usize, non_ascii: bool) -> Option<(usize, bool)> {
+    let mut stop = string_stop(p, from);
+    let mut non_ascii = non_ascii || stop.non_ascii;
     loop {
         let at = stop.at?;
         match p[at] {
@@ -302,12 +382,45 @@ pub fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
 pub fn escape_end(p: &[u8], at: usize) -> Option<usize> {
     match *p.get(at + 1)? {
         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 2),
-        b'u' => p
-            .get(at + 2..at + 6)?
-            .iter()
-            .all(u8::is_ascii_hexdigit)
-            .then_some(at + 6),
+        b'u' => {
+            let digits = p.get(at + 2..at + 6)?;
+            // All four tested at once, with no branch per digit.
+            let hex = digits
+                .iter()
+                .fold(true, |all, digit| all & digit.is_ascii_hexdigit());
+            hex.then_some(at + 6)
+        }
         _ => None,
+    }
+}
+
+/// A 16-byte block of a string, classified: which bytes stop a plain run (`"`, `\`, control
+/// characters) and which are not ASCII, as bit masks of [`BlockMasks::BITS`] bits per byte.
+#[derive(Clone, Copy)]
+struct BlockMasks {
+    stops: u64,
+    highs: u64,
+}
+
+impl BlockMasks {
+    /// Bits per byte in the masks: one from SSE2's byte mask, four from NEON's narrowing.
+    #[cfg(not(target_arch = "aarch64"))]
+    const BITS: u32 = 1;
+    #[cfg(target_arch = "aarch64")]
+    const BITS: u32 = 4;
+
+    #[inline(always)]
+    fn of(chunk: &[u8]) -> BlockMasks {
+        #[cfg(target_arch = "x86_64")]
+        let (stops, highs) = {
+            let (stops, highs) = x86::masks16(chunk);
+            (u64::from(stops), u64::from(highs))
+        };
+        #[cfg(target_arch = "aarch64")]
+        let (stops, highs) = neon::masks16(chunk);
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let (stops, highs) = portable::masks16(chunk);
+        BlockMasks { stops, highs }
     }
 }
 
@@ -567,7 +680,78 @@ mod tests {
                 Some(Ok(_)) => Some(stream.byte_offset() - 1),
                 _ => None,
             };
-            prop_assert_eq!(string_end(&json, 1).map(|(close, _)| close), by_serde);
+            let end = string_end(&json, 1);
+            prop_assert_eq!(end.map(|(close, _)| close), by_serde);
+            if let Some((close, non_ascii)) = end {
+                prop_assert_eq!(non_ascii, json[1..close].iter().any(|&b| b >= 0x80));
+            }
+        }
+    }
+
+    /// The plain definition of [`string_end`]: one byte at a time.
+    fn string_end_bytewise(p: &[u8], start: usize) -> Option<(usize, bool)> {
+        let mut i = start;
+        let mut non_ascii = false;
+        loop {
+            match *p.get(i)? {
+                b'"' => return Some((i, non_ascii)),
+                b'\\' => {
+                    i = match *p.get(i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i + 2,
+                        b'u' if p.get(i + 2..i + 6)?.iter().all(u8::is_ascii_hexdigit) => i + 6,
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                b => {
+                    non_ascii |= b >= 0x80;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Escapes of every kind, valid and not, at every offset of strings up to 100 bytes (and
+    /// so on either side of every block boundary), alone, repeated every few bytes, and with
+    /// text beyond ASCII before or after them: the string's end and its non-ASCII flag are
+    /// the plain definition's.
+    #[test]
+    fn escapes_at_every_offset_end_strings_where_the_definition_does() {
+        let escapes: [&[u8]; 7] = [
+            b"\\\"", b"\\\\", b"\\n", b"\\u00e9", b"\\u4E2d", b"\\u00G9", b"\\x",
+        ];
+        for len in 0..100 {
+            for escape in escapes {
+                for every in [0, 3, 7] {
+                    for high in [None, Some(0), Some(len / 2), Some(len)] {
+                        for at in 0..=len {
+                            let mut text = b"\"".to_vec();
+                            for k in 0..len {
+                                if k == at || (every > 0 && k > at && (k - at) % every == 0) {
+                                    text.extend_from_slice(escape);
+                                }
+                                if Some(k) == high {
+                                    text.extend_from_slice("é".as_bytes());
+                                } else {
+                                    text.push(b'a');
+                                }
+                            }
+                            text.extend_from_slice(b"\", 1]");
+                            // Bare, and with room for every block read at once.
+                            for padding in [0, 64] {
+                                let mut padded = text.clone();
+                                padded.resize(text.len() + padding, b' ');
+                                assert_eq!(
+                                    string_end(&padded, 1),
+                                    string_end_bytewise(&padded, 1),
+                                    "{:?}",
+                                    String::from_utf8_lossy(&padded)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
