@@ -140,7 +140,8 @@ mod x86 {
     use std::arch::x86_64::*;
 
     /// [`super::string_stop`] with SSE2 (part of x86_64 itself), and AVX2 where the processor
-    /// has it for strings longer than 16 bytes.
+    /// has it for strings longer than 32 bytes. The first two blocks of 16 bytes, where most
+    /// strings end, are read in line; the AVX2 loop is a call away.
     #[inline(always)]
     pub fn string_stop(p: &[u8], from: usize) -> Stop {
         let mut i = from;
@@ -156,24 +157,41 @@ mod x86 {
             }
             non_ascii = highs != 0;
             i += 16;
+            if let Some(chunk) = p.get(i..i + 16) {
+                if let Some(stop) = block_stop(chunk, i, non_ascii) {
+                    return stop;
+                }
+                non_ascii |= masks16(chunk).1 != 0;
+                i += 16;
+            }
             if p.len() - i >= 32 && std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the processor has AVX2, detected on the line above.
                 return unsafe { long_string_stop_avx2(p, i, non_ascii) };
             }
         }
         while let Some(chunk) = p.get(i..i + 16) {
-            let (stops, highs) = masks16(chunk);
-            if stops != 0 {
-                let at = stops.trailing_zeros();
-                return Stop {
-                    at: Some(i + at as usize),
-                    non_ascii: non_ascii || highs & ((1 << at) - 1) != 0,
-                };
+            if let Some(stop) = block_stop(chunk, i, non_ascii) {
+                return stop;
             }
-            non_ascii |= highs != 0;
+            non_ascii |= masks16(chunk).1 != 0;
             i += 16;
         }
         portable::bytewise(p, i, non_ascii)
+    }
+
+    /// The stop in the 16 bytes of `chunk`, which start at offset `i`, if there is one;
+    /// `non_ascii` says whether bytes before the chunk were not ASCII.
+    #[inline(always)]
+    fn block_stop(chunk: &[u8], i: usize, non_ascii: bool) -> Option<Stop> {
+        let (stops, highs) = masks16(chunk);
+        if stops == 0 {
+            return None;
+        }
+        let at = stops.trailing_zeros();
+        Some(Stop {
+            at: Some(i + at as usize),
+            non_ascii: non_ascii || highs & ((1 << at) - 1) != 0,
+        })
     }
 
     /// One bit per byte of `chunk` (16 bytes): the bytes that stop a string, and the bytes
