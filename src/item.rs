@@ -898,7 +898,8 @@ fn long_integer(p: &[u8], start: usize, word: u64) -> Option<(usize, Decimal)> {
 
 /// The fraction and the exponent of the number whose integer part (at most seven digits,
 /// read into `integer`) ends at `i`, at a `.`, `e` or `E`: up to fifteen digits of fraction
-/// and four of exponent, read a word at a time with no branch on how many digits there are.
+/// and four of exponent, read a word at a time with no branch on how many digits there are
+/// within a word.
 /// `None` for anything else (more digits, or not a number), which the general reading
 /// ([`read_fraction_and_exponent`]) then reads.
 #[inline(always)]
@@ -913,17 +914,24 @@ fn short_fraction_and_exponent(
     };
     if p.get(i) == Some(&b'.') {
         let (len1, values1) = leading_digits(word_at(p, i + 1)?);
-        let (len2, values2) = leading_digits(word_at(p, i + 9)?);
-        // The second word's digits count only when the first word is all digits.
-        let len2 = if len1 == 8 { len2 } else { 0 };
-        if len1 == 0 || len2 == 8 {
+        if len1 == 0 {
             return None;
         }
         // Below 10^15: no overflow.
-        let first = decimal.mantissa * POWERS_OF_TEN[len1] + leading_value(values1, len1);
-        let mantissa = first
-            .checked_mul(POWERS_OF_TEN[len2])?
-            .checked_add(leading_value(values2, len2))?;
+        let mut mantissa = decimal.mantissa * POWERS_OF_TEN[len1] + leading_value(values1, len1);
+        // The second word is read only for a fraction of more than eight digits: the branch
+        // goes the same way for every item of an event written by one program.
+        let mut len2 = 0;
+        if len1 == 8 {
+            let (len, values) = leading_digits(word_at(p, i + 9)?);
+            if len == 8 {
+                return None;
+            }
+            mantissa = mantissa
+                .checked_mul(POWERS_OF_TEN[len])?
+                .checked_add(leading_value(values, len))?;
+            len2 = len;
+        }
         // Nineteen digits at most, as `Decimal::push_digit` keeps them: digits taken one at a
         // time would all have been kept.
         if mantissa > MAX_MANTISSA {
