@@ -1462,6 +1462,28 @@ mod flat_scan_tests {
                     break;
                 }
             }
+            // The loop over items laid out alike, driven as `fanout::parse_run` drives it,
+            // reads each item as a fresh scanner would and stops only at an item's start.
+            let mut runner = ItemScanner::default();
+            let mut k = 0;
+            while k < items.len() {
+                let mut read = Vec::new();
+                let stopped =
+                    runner.read_items_by_layout(&payload, items[k].0, payload.len(), &mut read);
+                for frequency in read {
+                    let fresh = ItemScanner::default().parse_item(&payload, items[k].0, 1);
+                    prop_assert_eq!(fresh.map(|(found, _)| found), Ok(Ok(frequency)));
+                    k += 1;
+                }
+                let Some(&(start, _)) = items.get(k) else {
+                    break;
+                };
+                prop_assert_eq!(stopped, start);
+                if runner.parse_array_item(&payload, start, 1).is_err() {
+                    break;
+                }
+                k += 1;
+            }
         }
         Ok(())
     }
