@@ -500,8 +500,12 @@ impl ItemLayout {
     /// The frequency of the item at `pos` and the end of its last value, when its members are
     /// laid out as this layout's; `non_ascii` is set when a string held bytes that are not
     /// ASCII (their UTF-8 is then the caller's to check). `None` at the first difference.
+    ///
+    /// Not for a layout of no members (nothing learned): its callers check for that once,
+    /// outside their loops.
     #[inline(always)]
     fn values(&self, p: &[u8], pos: usize, non_ascii: &mut bool) -> Option<(Frequency, usize)> {
+        debug_assert!(self.count > 0, "a layout is learned before it reads");
         // A layout has exactly one frequency member, which sets this.
         let mut frequency = Frequency::Int(0);
         let mut at = pos;
@@ -858,14 +862,22 @@ fn word_at(p: &[u8], at: usize) -> Option<u64> {
 /// The byte after the digits is in the word.
 #[inline(always)]
 fn short_integer(word: u64) -> Option<(usize, u64)> {
+    let (len, values) = short_integer_digits(word)?;
+    // The digits moved to the word's high bytes; the zeros below are leading zeros. One to
+    // seven digits: the shift is below 64, with no case for none (see `leading_value`).
+    Some((len, eight_digits(values << (8 * (8 - len)))))
+}
+
+/// [`short_integer`]'s length and digit values (see [`leading_digits`]), without the value.
+#[inline(always)]
+fn short_integer_digits(word: u64) -> Option<(usize, u64)> {
     let (len, values) = leading_digits(word);
     // A lone `0` is a number; `0` followed by digits is not.
     let leading_zero = word as u8 == b'0' && len > 1;
     if !(1..8).contains(&len) || leading_zero {
         return None;
     }
-    // The digits moved to the word's high bytes; the zeros below are leading zeros.
-    Some((len, eight_digits(values << (8 * (8 - len)))))
+    Some((len, values))
 }
 
 /// The integer of 8 to 19 digits at `start`, whose first eight bytes are `word`, when it is
@@ -974,11 +986,10 @@ fn leading_value(values: u64, len: usize) -> u64 {
 #[inline(always)]
 fn number_end(p: &[u8], start: usize) -> Option<usize> {
     if let Some(word) = word_at(p, start) {
-        let (len, _) = leading_digits(word);
-        let next = (word >> (8 * (len & 7))) as u8;
-        let leading_zero = word as u8 == b'0' && len > 1;
-        if (1..8).contains(&len) && !leading_zero && !matches!(next, b'.' | b'e' | b'E') {
-            return Some(start + len);
+        if let Some((len, _)) = short_integer_digits(word) {
+            if !matches!((word >> (8 * len)) as u8, b'.' | b'e' | b'E') {
+                return Some(start + len);
+            }
         }
     }
     scan_number(p, start).map(|(end, _)| end)
@@ -1077,8 +1088,7 @@ fn read_digits(p: &[u8], mut i: usize, decimal: &mut Decimal, in_fraction: bool)
         if len == 0 {
             return i;
         }
-        decimal.mantissa =
-            decimal.mantissa * POWERS_OF_TEN[len] + eight_digits(values << (8 * (8 - len)));
+        decimal.mantissa = decimal.mantissa * POWERS_OF_TEN[len] + leading_value(values, len);
         if in_fraction {
             decimal.exponent -= len as i64;
         }
