@@ -880,9 +880,11 @@ fn short_integer_digits(word: u64) -> Option<(usize, u64)> {
     Some((len, values))
 }
 
-/// The integer of 8 to 19 digits at `start`, whose first eight bytes are `word`, when it is
+/// The integer of 8 to 23 digits at `start`, whose first eight bytes are `word`, when it is
 /// one and neither a fraction nor an exponent follows: a long integer read three words at a
-/// time, with no branch on how many digits it has. `None` leaves it to the general reading.
+/// time, with no branch on how many digits it has. Beyond 19 digits, the first 19 are kept
+/// and the rest counted, as `Decimal::push_digit` keeps them. `None` leaves it to the general
+/// reading.
 #[inline(always)]
 fn long_integer(p: &[u8], start: usize, word: u64) -> Option<(usize, Decimal)> {
     let (len, values) = leading_digits(word);
@@ -893,19 +895,29 @@ fn long_integer(p: &[u8], start: usize, word: u64) -> Option<(usize, Decimal)> {
     let (len3, values3) = leading_digits(word_at(p, start + 16)?);
     // The third word's digits count only when the second word is all digits.
     let len3 = if len2 == 8 { len3 } else { 0 };
-    // Twenty digits or more: beyond what a u64 holds.
-    if len3 > 3 {
+    // Twenty-four digits or more: the general reading.
+    if len3 == 8 {
         return None;
     }
     let end = start + 8 + len2 + len3;
     if matches!(p.get(end), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    // At most 10^19 - 1: no overflow.
-    let magnitude = (eight_digits(values) * POWERS_OF_TEN[len2] + leading_value(values2, len2))
-        * POWERS_OF_TEN[len3]
-        + leading_value(values3, len3);
-    Some((end, Decimal::integer(false, magnitude)))
+    // Nineteen digits at most: at most 10^19 - 1, no overflow.
+    let kept = len3.min(3);
+    let mantissa = (eight_digits(values) * POWERS_OF_TEN[len2] + leading_value(values2, len2))
+        * POWERS_OF_TEN[kept]
+        + leading_value(values3, kept);
+    // The digits beyond the nineteenth (none to four of them, one value per byte): how many,
+    // and whether any is not zero.
+    let dropped = len3 - kept;
+    let dropped_values = (values3 >> (8 * kept)) & (u64::MAX >> (64 - 8 * dropped.max(1)));
+    let decimal = Decimal {
+        exponent: dropped as i64,
+        truncated: dropped > 0 && dropped_values != 0,
+        ..Decimal::integer(false, mantissa)
+    };
+    Some((end, decimal))
 }
 
 /// The fraction and the exponent of the number whose integer part (at most seven digits,
