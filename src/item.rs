@@ -159,6 +159,32 @@ impl MemberLead {
         }
         (differ_bits == 0 && self.len != 0).then_some(at + self.len)
     }
+
+    /// [`MemberLead::matches`] for a lead known to hold 1 to 16 bytes, as a layout checks
+    /// once for all its leads: no test of the length per comparison.
+    #[inline(always)]
+    fn matches_short(&self, p: &[u8], at: usize) -> Option<usize> {
+        debug_assert!((1..=2 * MemberLead::WORD).contains(&self.len));
+        let word = |chunk: &[u8]| -> u64 {
+            // Slices of length 8 always convert.
+            u64::from_le_bytes(chunk.try_into().expect("eight bytes"))
+        };
+        let first = p.get(at..at + 2 * MemberLead::WORD)?;
+        let differ_bits = ((word(&first[..8]) ^ self.words[0]) & self.masks[0])
+            | ((word(&first[8..]) ^ self.words[1]) & self.masks[1]);
+        (differ_bits == 0).then_some(at + self.len)
+    }
+
+    /// Compares by [`MemberLead::matches_short`] when `SHORT`, else by
+    /// [`MemberLead::matches`].
+    #[inline(always)]
+    fn matches_as<const SHORT: bool>(&self, p: &[u8], at: usize) -> Option<usize> {
+        if SHORT {
+            self.matches_short(p, at)
+        } else {
+            self.matches(p, at)
+        }
+    }
 }
 
 impl ItemScanner {
@@ -291,27 +317,22 @@ impl ItemScanner {
     pub fn read_items_by_layout(
         &mut self,
         p: &[u8],
-        mut pos: usize,
+        pos: usize,
         limit: usize,
         frequencies: &mut Vec<Frequency>,
     ) -> usize {
         if self.layout.count == 0 {
             return pos;
         }
-        let mut non_ascii = false;
-        while pos < limit {
-            let Some((frequency, values_end)) = self.layout.values(p, pos, &mut non_ascii) else {
-                break;
-            };
-            let Some(after_tail) = self.layout.tail.matches(p, values_end) else {
-                break;
-            };
-            frequencies.push(frequency);
-            // The tail ends with the next item's `{`.
-            pos = after_tail - 1;
-        }
+        // Most layouts' leads are all short: their loop compares each in two words, with no
+        // test of its length.
+        let (end, non_ascii) = if self.layout.short_leads {
+            self.layout.read_items::<true>(p, pos, limit, frequencies)
+        } else {
+            self.layout.read_items::<false>(p, pos, limit, frequencies)
+        };
         self.utf8_unchecked |= non_ascii;
-        pos
+        end
     }
 
     /// Reads the item at `pos` by the layout, when it has it: its frequency and the end of
@@ -322,7 +343,7 @@ impl ItemScanner {
             return None;
         }
         let mut non_ascii = false;
-        let read = self.layout.values(p, pos, &mut non_ascii);
+        let read = self.layout.values::<false>(p, pos, &mut non_ascii);
         self.utf8_unchecked |= non_ascii;
         read
     }
@@ -473,6 +494,9 @@ struct ItemLayout {
     /// item's `{`, when the item learned from had a next one: the bytes between the last
     /// value of one item and the first lead of the next, compared at once.
     tail: MemberLead,
+    /// Every member's lead and the tail hold 1 to 16 bytes (see
+    /// [`MemberLead::matches_short`]).
+    short_leads: bool,
 }
 
 /// One member of an [`ItemLayout`].
@@ -504,13 +528,18 @@ impl ItemLayout {
     /// Not for a layout of no members (nothing learned): its callers check for that once,
     /// outside their loops.
     #[inline(always)]
-    fn values(&self, p: &[u8], pos: usize, non_ascii: &mut bool) -> Option<(Frequency, usize)> {
+    fn values<const SHORT: bool>(
+        &self,
+        p: &[u8],
+        pos: usize,
+        non_ascii: &mut bool,
+    ) -> Option<(Frequency, usize)> {
         debug_assert!(self.count > 0, "a layout is learned before it reads");
         // A layout has exactly one frequency member, which sets this.
         let mut frequency = Frequency::Int(0);
         let mut at = pos;
         for member in &self.members[..self.count] {
-            let value = member.lead.matches(p, at)?;
+            let value = member.lead.matches_as::<SHORT>(p, at)?;
             at = match member.kind {
                 ValueKind::Number => number_end(p, value)?,
                 ValueKind::String => {
@@ -527,6 +556,32 @@ impl ItemLayout {
             };
         }
         Some((frequency, at))
+    }
+
+    /// [`ItemScanner::read_items_by_layout`]'s loop, comparing leads as `SHORT` says (true
+    /// only when [`ItemLayout::short_leads`]); returns where it stopped and whether a string
+    /// held bytes that are not ASCII.
+    #[inline(always)]
+    fn read_items<const SHORT: bool>(
+        &self,
+        p: &[u8],
+        mut pos: usize,
+        limit: usize,
+        frequencies: &mut Vec<Frequency>,
+    ) -> (usize, bool) {
+        let mut non_ascii = false;
+        while pos < limit {
+            let Some((frequency, values_end)) = self.values::<SHORT>(p, pos, &mut non_ascii) else {
+                break;
+            };
+            let Some(after_tail) = self.tail.matches_as::<SHORT>(p, values_end) else {
+                break;
+            };
+            frequencies.push(frequency);
+            // The tail ends with the next item's `{`.
+            pos = after_tail - 1;
+        }
+        (pos, non_ascii)
     }
 
     /// Where an item read by this layout ends, from the end of its last value: just past its
@@ -565,6 +620,11 @@ impl ItemLayout {
                 {
                     layout.tail = MemberLead::new(&p[at..=next], false);
                 }
+                let short = |lead: &MemberLead| (1..=2 * MemberLead::WORD).contains(&lead.len);
+                layout.short_leads = layout.members[..member]
+                    .iter()
+                    .all(|member| short(&member.lead))
+                    && short(&layout.tail);
                 return (frequencies == 1).then_some(layout);
             };
             let (kind, layout_lead, end) = match p.get(value)? {
@@ -1553,6 +1613,56 @@ mod flat_scan_tests {
                 items.push((start, payload.len()));
             }
             read_as_fresh(&payload, &items)?;
+        }
+    }
+
+    /// A layout compares every byte of its leads and of its tail, however long, and a
+    /// layout with no tail (learned from an item followed by no object) ends its loop at each
+    /// item: items that differ from the layout only past a lead's sixteenth byte, or that
+    /// follow a tail-less layout, read as a fresh scanner reads them.
+    #[test]
+    fn layouts_compare_their_leads_and_tail_to_the_last_byte() {
+        let runs: [&[&str]; 4] = [
+            // A lead of 29 bytes; the second item has a control character at its 21st.
+            &[
+                r#"{"padding-padding-padding": 7, "frequency": 1}"#,
+                "{\"padding-padding-p\x01dding\": 7, \"frequency\": 1}",
+                r#"{"padding-padding-padding": 7, "frequency": 2}"#,
+            ],
+            // A tail of 21 bytes, then one of 19 that is the same for its first sixteen.
+            &[
+                r#"{"id": 1, "frequency": 1}                 "#,
+                r#"{"id": 2, "frequency": 2}               "#,
+                r#"{"id": 3, "frequency": 3}"#,
+            ],
+            // The layout learned from an item followed by a number: no tail.
+            &[
+                r#"{"id": 1, "frequency": 1}"#,
+                "7",
+                r#"{"id": 2, "frequency": 20}"#,
+                r#"{"id": 3, "frequency": 30}"#,
+            ],
+            // Short leads and tail: the loop's usual case.
+            &[
+                r#"{"id": 1, "frequency": 1}"#,
+                r#"{"id": 2, "frequency": 20}"#,
+                r#"{"id": 3, "frequency": 30}"#,
+            ],
+        ];
+        for run in runs {
+            let mut payload = Vec::new();
+            let mut items = Vec::new();
+            for item in run {
+                if !items.is_empty() {
+                    payload.extend_from_slice(b", ");
+                }
+                let start = payload.len();
+                payload.extend_from_slice(item.trim_end().as_bytes());
+                items.push((start, payload.len()));
+                // The spaces (and what follows them) after an item's close.
+                payload.extend_from_slice(&item.as_bytes()[item.trim_end().len()..]);
+            }
+            read_as_fresh(&payload, &items).expect("read as fresh");
         }
     }
 
