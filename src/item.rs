@@ -549,8 +549,8 @@ impl ItemLayout {
                     close + 1
                 }
                 ValueKind::Frequency => {
-                    let (end, decimal) = scan_number(p, value)?;
-                    frequency = Frequency::from_decimal(decimal, &p[value..end], value);
+                    let (end, read) = scan_frequency(p, value)?;
+                    frequency = read;
                     end
                 }
             };
@@ -876,6 +876,28 @@ const HIGHS: u64 = ONES << 7;
 /// ([`scan_long_number`]).
 #[inline(always)]
 fn scan_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
+    scan_number_then(p, start, |read| read)
+}
+
+/// The `frequency` number at `start`: its end and its value, as [`scan_number`] and
+/// [`Frequency::from_decimal`] read them. The conversion is made where each kind of number is
+/// read, so that a short integer's, whose digits are known to be a non-negative integer,
+/// compiles to little more than a move.
+#[inline(always)]
+fn scan_frequency(p: &[u8], start: usize) -> Option<(usize, Frequency)> {
+    scan_number_then(p, start, |(end, decimal)| {
+        // `end` is past the number's last byte, within the payload.
+        (end, Frequency::from_decimal(decimal, &p[start..end], start))
+    })
+}
+
+/// [`scan_number`], its end and digits handed to `finish` where each kind of number is read.
+#[inline(always)]
+fn scan_number_then<T>(
+    p: &[u8],
+    start: usize,
+    finish: impl Fn((usize, Decimal)) -> T,
+) -> Option<T> {
     // The word is loaded at `start` whatever its first byte, and a sign is handled apart:
     // the next value's offset then waits on one load, not on a load to find where to load.
     if let Some(word) = word_at(p, start) {
@@ -883,16 +905,16 @@ fn scan_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
             let integer = Decimal::integer(false, magnitude);
             let next = (word >> (8 * len)) as u8;
             if !matches!(next, b'.' | b'e' | b'E') {
-                return Some((start + len, integer));
+                return Some(finish((start + len, integer)));
             }
             // A double such as `14.578301734827` or `2.291e+01`: its integer part is read.
             if let Some(read) = short_fraction_and_exponent(p, start + len, integer) {
-                return Some(read);
+                return Some(finish(read));
             }
-            return read_fraction_and_exponent(p, start + len, integer);
+            return read_fraction_and_exponent(p, start + len, integer).map(finish);
         }
         if let Some(read) = long_integer(p, start, word) {
-            return Some(read);
+            return Some(finish(read));
         }
     }
     let negative = p.get(start) == Some(&b'-');
@@ -901,12 +923,12 @@ fn scan_number(p: &[u8], start: usize) -> Option<(usize, Decimal)> {
             let integer = Decimal::integer(true, magnitude);
             let end = start + 1 + len;
             if !matches!(p.get(end), Some(b'.' | b'e' | b'E')) {
-                return Some((end, integer));
+                return Some(finish((end, integer)));
             }
-            return read_fraction_and_exponent(p, end, integer);
+            return read_fraction_and_exponent(p, end, integer).map(finish);
         }
     }
-    scan_long_number(p, start)
+    scan_long_number(p, start).map(finish)
 }
 
 /// The eight bytes at `at`, the first in the lowest byte, when there are eight.
