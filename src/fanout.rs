@@ -276,7 +276,7 @@ fn part_count(bytes: usize, workers: usize) -> usize {
 }
 
 /// Parses the items array whose `[` is at `open` as `plan` says: the array is cut into
-/// [`part_count`] parts for the plan's workers, each run as its own task. Returns the items and
+/// `part_count` parts for the plan's workers, each run as its own task. Returns the items and
 /// the offset just past the `]`. `items_path` (`items`, `Items`, or empty for a bare array)
 /// names the array in syntax errors.
 pub fn parse_items(

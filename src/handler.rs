@@ -3,7 +3,7 @@
 //!
 //! bytes in → [`crate::event::recognise`] (the form and options; the items array handed to
 //! [`crate::fanout`], which splits it, parses and checks each part on the pool, and reassembles
-//! the parts by index) → [`count`] against the threshold → [`Response`] out.
+//! the parts by index) → `count` against the threshold → [`Response`] out.
 //!
 //! Several invocations may be in flight at once (Lambda Managed Instances), and all of them
 //! share the one pool ([`FrequencyFanout::process`]): a small event is answered on the thread

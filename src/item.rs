@@ -192,7 +192,7 @@ impl ItemScanner {
     /// the offset just past the item. `Err` only for bytes that are not JSON.
     ///
     /// Most items are flat objects of short plain strings and numbers, which
-    /// [`ItemScanner::scan_flat_item`] reads at several times serde_json's speed; anything
+    /// `ItemScanner::scan_flat_item` reads at several times serde_json's speed; anything
     /// else (escapes, syntax errors, items that are not objects) is parsed by serde_json, which
     /// also words every error. `depth` is the number of arrays and objects around the item:
     /// nesting beyond [`json::MAX_DEPTH`] in all is malformed.
@@ -305,7 +305,7 @@ impl ItemScanner {
     }
 
     /// Reads the items from `pos` that are laid out as the last one read member by member
-    /// ([`ItemLayout`]) and followed by the layout's tail (the close, a comma and the next
+    /// (`ItemLayout`) and followed by the layout's tail (the close, a comma and the next
     /// item's `{`), while they start before `limit`; pushes their frequencies. Returns where it
     /// stopped: the start of the first item it did not read. An item read here is read exactly
     /// as the member-by-member read would read it, since every byte between its values is the
@@ -702,7 +702,7 @@ impl FrequencyMember {
     }
 }
 
-/// The item parsed by serde_json: the reference for [`ItemScanner::scan_flat_item`] and its
+/// The item parsed by serde_json: the reference for `ItemScanner::scan_flat_item` and its
 /// fallback.
 pub fn parse_item_with_serde(
     payload: &[u8],

@@ -1,6 +1,6 @@
 //! Lambda mode: serving invocations through the Runtime API.
 //!
-//! Each invocation takes four steps, in [`serve_invocations`]: ask `/next` for it, read its
+//! Each invocation takes four steps, in `serve_invocations`: ask `/next` for it, read its
 //! payload into a buffer that the same loop reuses for every invocation it serves, run the
 //! function on it ([`FrequencyFanout::process`]), and post the answer to `/response` or `/error`.
 //! `AWS_LAMBDA_MAX_CONCURRENCY` such loops run at once ([`max_concurrency`]): one on standard

@@ -315,7 +315,7 @@ mod neon {
 /// `\f`, `\n`, `\r`, `\t`, or `\u` and four hex digits, whatever code unit they make. `None`
 /// for a control character, any other escape, or a string that does not end.
 ///
-/// From the first escape on, [`STRING_BLOCKS`] blocks of 16 bytes are each classified once:
+/// From the first escape on, `STRING_BLOCKS` blocks of 16 bytes are each classified once:
 /// every escape in a block is stepped over within the block's masks, with no new scan after
 /// it, so a string dense with escapes costs a few instructions per escape. Beyond them (long
 /// strings), the scan of [`string_stop`] takes over, 32 bytes at a time where the processor
