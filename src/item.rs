@@ -145,6 +145,14 @@ impl MemberLead {
     /// the payload does not match, and the member is read in full instead.
     #[inline(always)]
     fn matches(&self, p: &[u8], at: usize) -> Option<usize> {
+        self.matches_as::<false>(p, at)
+    }
+
+    /// [`MemberLead::matches`], for a lead known to hold 1 to 16 bytes when `SHORT` (as a
+    /// layout checks once for all its leads): then with no test of the length per comparison.
+    #[inline(always)]
+    fn matches_as<const SHORT: bool>(&self, p: &[u8], at: usize) -> Option<usize> {
+        debug_assert!(!SHORT || (1..=2 * MemberLead::WORD).contains(&self.len));
         let word = |chunk: &[u8]| -> u64 {
             // Slices of length 8 always convert.
             u64::from_le_bytes(chunk.try_into().expect("eight bytes"))
@@ -152,38 +160,13 @@ impl MemberLead {
         let first = p.get(at..at + 2 * MemberLead::WORD)?;
         let mut differ_bits = ((word(&first[..8]) ^ self.words[0]) & self.masks[0])
             | ((word(&first[8..]) ^ self.words[1]) & self.masks[1]);
-        if self.len > 2 * MemberLead::WORD {
+        if !SHORT && self.len > 2 * MemberLead::WORD {
             let second = p.get(at + 2 * MemberLead::WORD..at + 4 * MemberLead::WORD)?;
             differ_bits |= ((word(&second[..8]) ^ self.words[2]) & self.masks[2])
                 | ((word(&second[8..]) ^ self.words[3]) & self.masks[3]);
         }
-        (differ_bits == 0 && self.len != 0).then_some(at + self.len)
-    }
-
-    /// [`MemberLead::matches`] for a lead known to hold 1 to 16 bytes, as a layout checks
-    /// once for all its leads: no test of the length per comparison.
-    #[inline(always)]
-    fn matches_short(&self, p: &[u8], at: usize) -> Option<usize> {
-        debug_assert!((1..=2 * MemberLead::WORD).contains(&self.len));
-        let word = |chunk: &[u8]| -> u64 {
-            // Slices of length 8 always convert.
-            u64::from_le_bytes(chunk.try_into().expect("eight bytes"))
-        };
-        let first = p.get(at..at + 2 * MemberLead::WORD)?;
-        let differ_bits = ((word(&first[..8]) ^ self.words[0]) & self.masks[0])
-            | ((word(&first[8..]) ^ self.words[1]) & self.masks[1]);
-        (differ_bits == 0).then_some(at + self.len)
-    }
-
-    /// Compares by [`MemberLead::matches_short`] when `SHORT`, else by
-    /// [`MemberLead::matches`].
-    #[inline(always)]
-    fn matches_as<const SHORT: bool>(&self, p: &[u8], at: usize) -> Option<usize> {
-        if SHORT {
-            self.matches_short(p, at)
-        } else {
-            self.matches(p, at)
-        }
+        // An empty lead (nothing remembered) has no mask, and matches nothing.
+        (differ_bits == 0 && (SHORT || self.len != 0)).then_some(at + self.len)
     }
 }
 
@@ -495,7 +478,7 @@ struct ItemLayout {
     /// value of one item and the first lead of the next, compared at once.
     tail: MemberLead,
     /// Every member's lead and the tail hold 1 to 16 bytes (see
-    /// [`MemberLead::matches_short`]).
+    /// [`MemberLead::matches_as`]).
     short_leads: bool,
 }
 
@@ -993,10 +976,11 @@ fn long_integer(p: &[u8], start: usize, word: u64) -> Option<(usize, Decimal)> {
     // The digits beyond the nineteenth (none to four of them, one value per byte): how many,
     // and whether any is not zero.
     let dropped = len3 - kept;
-    let dropped_values = (values3 >> (8 * kept)) & (u64::MAX >> (64 - 8 * dropped.max(1)));
+    // At most four bytes: the shift is at most 32.
+    let dropped_values = (values3 >> (8 * kept)) & !(u64::MAX << (8 * dropped));
     let decimal = Decimal {
         exponent: dropped as i64,
-        truncated: dropped > 0 && dropped_values != 0,
+        truncated: dropped_values != 0,
         ..Decimal::integer(false, mantissa)
     };
     Some((end, decimal))
