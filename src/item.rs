@@ -1068,8 +1068,9 @@ fn leading_value_of_four(values: u64, len: usize) -> u32 {
     // Each even byte becomes ten times itself plus the next: the two pairs' values, each
     // below 100, in bytes 0 and 2.
     let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8);
-    // The first pair times 100 plus the second, in bits 16 to 31 (the first pair times 100
-    // times 2^32 falls off the top).
+    // (first + second × 2^16) × (1 + 100 × 2^16): the first pair times 100 plus the second
+    // in bits 16 to 31, the first alone below them, and the second times 100 × 2^32 off the
+    // top of the word.
     (pairs & 0x00FF_00FF).wrapping_mul(100 << 16 | 1) >> 16
 }
 
