@@ -32,12 +32,14 @@ fn main() {
     let pool = pool::build(width).expect("pool");
     let started = std::time::Instant::now();
     let mut count = 0;
+    let mut total_items = 0;
     let mut phases = Phases::default();
     for _ in 0..rounds {
         let response = pool
             .install(|| evaluate(&payload, width, &threshold, width))
             .expect("valid event");
         count += response.high_frequency_count;
+        total_items = response.total_items;
         phases.recognise += response.phases.recognise;
         phases.split += response.phases.split;
         phases.parse_and_check += response.phases.parse_and_check;
@@ -46,7 +48,7 @@ fn main() {
     let rounds = rounds as u32;
     let each = started.elapsed() / rounds;
     println!(
-        "{items}, width {width}: {each:?} per event, {:.2} GB/s ({count} counted)",
+        "{items}, width {width}: {each:?} per event, {:.2} GB/s ({total_items} items, {count} counted)",
         payload.len() as f64 / each.as_secs_f64() / 1e9
     );
     // Where the time of one event goes, as the invocation summary logs it.
