@@ -333,46 +333,99 @@ pub fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
 
 /// [`string_end`] from the backslash at `escape`, with whether bytes before it were not
 /// ASCII.
+///
+/// Each block of 16 bytes is classified once; then each escape in it costs a look at the
+/// byte after its backslash, whose entry in [`ESCAPE_LEN`] gives the escape's length (and,
+/// for `\u`, a look at four hex digits). An escape that does not fit in what is left of the
+/// block starts the next block at its backslash.
 #[inline(never)]
 fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(usize, bool)> {
     let mut non_ascii = non_ascii;
     let mut block = escape;
-    let mut blocks = 0;
-    'blocks: while blocks < STRING_BLOCKS {
-        let Some(chunk) = p.get(block..block + 16) else {
+    for _ in 0..STRING_BLOCKS {
+        let Some(chunk) = p.get(block..).and_then(<[u8]>::first_chunk::<16>) else {
             break;
         };
         let BlockMasks { mut stops, highs } = BlockMasks::of(chunk);
-        loop {
-            // The bits below the first stop: all of them when there is none.
-            let before_stop = stops.wrapping_sub(1) & !stops;
-            non_ascii |= highs & before_stop != 0;
+        // Where the next block starts, from this one's start.
+        let next = loop {
             if stops == 0 {
-                break;
+                break 16;
             }
-            let at = block + (stops.trailing_zeros() / BlockMasks::BITS) as usize;
-            match p[at] {
-                b'"' => return Some((at, non_ascii)),
-                b'\\' => {
-                    let next = escape_end(p, at)?;
-                    if next - block >= 16 {
-                        block = next;
-                        blocks += 1;
-                        continue 'blocks;
-                    }
-                    // The stops before the escape's end are read. (The non-ASCII bytes
-                    // before it are not cleared: those before the backslash were counted
-                    // already, and an escape is ASCII.)
-                    stops &= u64::MAX << ((next - block) as u32 * BlockMasks::BITS);
+            // Below 16: the masks cover the block's bytes only.
+            let at = (stops.trailing_zeros() / BlockMasks::BITS) as usize;
+            match chunk[at] {
+                b'"' => {
+                    non_ascii |= highs & BlockMasks::below(at) != 0;
+                    return Some((block + at, non_ascii));
                 }
+                b'\\' => {}
                 _ => return None,
             }
-        }
-        block += 16;
-        blocks += 1;
+            let end = match chunk.get(at + 1) {
+                Some(&kind) => at + usize::from(ESCAPE_LEN[usize::from(kind)]),
+                None => 16 + 1,
+            };
+            if end > 16 {
+                // An escape that starts a block always fits in it: this one is not valid.
+                if at == 0 {
+                    return None;
+                }
+                break at;
+            }
+            if end - at == 6 {
+                // Within the block: the escape ends in it.
+                let digits = chunk[at + 2..].first_chunk::<4>();
+                if !digits.is_some_and(hex_digits) {
+                    return None;
+                }
+            }
+            // The stops before the escape's end are read. (An escape is ASCII.)
+            stops &= !BlockMasks::below(end);
+        };
+        non_ascii |= highs & BlockMasks::below(next) != 0;
+        block += next;
     }
     string_end_by_stops(p, block, non_ascii)
 }
+
+/// The length of a JSON escape, from the byte after its backslash: 2, or 6 for `\u` (whose
+/// four hex digits are the caller's to check). A byte that starts no escape has a length
+/// longer than any block, [`NOT_AN_ESCAPE`], so that one test finds an escape that is not
+/// valid or not within its block.
+const ESCAPE_LEN: [u8; 256] = {
+    let mut len = [NOT_AN_ESCAPE; 256];
+    let mut simple = b"\"\\/bfnrt".as_slice();
+    while let [byte, rest @ ..] = simple {
+        len[*byte as usize] = 2;
+        simple = rest;
+    }
+    len[b'u' as usize] = 6;
+    len
+};
+
+/// Whether every byte is a hex digit: four lookups in [`IS_HEX_DIGIT`], with no branch per
+/// digit.
+#[inline(always)]
+fn hex_digits(digits: &[u8; 4]) -> bool {
+    digits
+        .iter()
+        .fold(true, |all, &digit| all & IS_HEX_DIGIT[usize::from(digit)])
+}
+
+/// Whether each byte is a hex digit (`0-9`, `a-f`, `A-F`).
+const IS_HEX_DIGIT: [bool; 256] = {
+    let mut is_hex = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        is_hex[byte] = (byte as u8).is_ascii_hexdigit();
+        byte += 1;
+    }
+    is_hex
+};
+
+/// [`ESCAPE_LEN`]'s length for a byte that starts no escape.
+const NOT_AN_ESCAPE: u8 = 17;
 
 /// How many 16-byte blocks of a string [`string_end`] reads by their masks.
 const STRING_BLOCKS: usize = 4;
@@ -439,6 +492,16 @@ impl BlockMasks {
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let (stops, highs) = portable::masks16(chunk);
         BlockMasks { stops, highs }
+    }
+
+    /// The bits of the bytes before byte `bytes` of a block (`bytes` at most 16).
+    #[inline(always)]
+    fn below(bytes: usize) -> u64 {
+        debug_assert!(bytes <= 16);
+        // A shift by 64 (16 bytes of four bits) leaves every bit.
+        u64::MAX
+            .checked_shl(bytes as u32 * BlockMasks::BITS)
+            .map_or(u64::MAX, |above| !above)
     }
 }
 
@@ -755,8 +818,19 @@ mod tests {
     /// the plain definition's.
     #[test]
     fn escapes_at_every_offset_end_strings_where_the_definition_does() {
-        let escapes: [&[u8]; 7] = [
-            b"\\\"", b"\\\\", b"\\n", b"\\u00e9", b"\\u4E2d", b"\\u00G9", b"\\x",
+        let escapes: [&[u8]; 10] = [
+            b"\\\"",
+            b"\\\\",
+            b"\\n",
+            b"\\u00e9",
+            b"\\u4E2d",
+            b"\\u00G9",
+            b"\\x",
+            // An escaped backslash, then text that would be an escape after a lone one.
+            b"\\\\u00e9",
+            b"\\\\\\\"",
+            // A quote where a hex digit belongs.
+            b"\\u12\"",
         ];
         for len in 0..100 {
             for escape in escapes {
