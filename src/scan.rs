@@ -335,9 +335,9 @@ pub fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
 /// ASCII.
 ///
 /// Each block of 16 bytes is classified once; then each escape in it costs a look at the
-/// byte after its backslash, whose entry in [`ESCAPE_LEN`] gives the escape's length (and,
-/// for `\u`, a look at four hex digits). An escape that does not fit in what is left of the
-/// block starts the next block at its backslash.
+/// byte after its backslash ([`IS_SHORT_ESCAPE`], or `u` and a look at four hex digits) and
+/// no new scan. An escape that does not fit in what is left of the block starts the next
+/// block at its backslash.
 #[inline(never)]
 fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(usize, bool)> {
     let mut non_ascii = non_ascii;
@@ -362,24 +362,29 @@ fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(
                 b'\\' => {}
                 _ => return None,
             }
-            let end = match chunk.get(at + 1) {
-                Some(&kind) => at + usize::from(ESCAPE_LEN[usize::from(kind)]),
-                None => 16 + 1,
-            };
-            if end > 16 {
-                // An escape that starts a block always fits in it: this one is not valid.
-                if at == 0 {
-                    return None;
-                }
+            // The escape's end is found by branches, not computed from the byte after the
+            // backslash: the branches follow the same pattern in item after item and are
+            // predicted, so the next escape's search need not wait for that byte's load.
+            let Some(&kind) = chunk.get(at + 1) else {
                 break at;
-            }
-            if end - at == 6 {
+            };
+            let end = if kind == b'u' {
+                let end = at + 6;
+                if end > 16 {
+                    break at;
+                }
                 // Within the block: the escape ends in it.
                 let digits = chunk[at + 2..].first_chunk::<4>();
                 if !digits.is_some_and(hex_digits) {
                     return None;
                 }
-            }
+                end
+            } else if IS_SHORT_ESCAPE[usize::from(kind)] {
+                // At most 16: the byte after the backslash is in the block.
+                at + 2
+            } else {
+                return None;
+            };
             // The stops before the escape's end are read. (An escape is ASCII.)
             stops &= !BlockMasks::below(end);
         };
@@ -389,19 +394,16 @@ fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(
     string_end_by_stops(p, block, non_ascii)
 }
 
-/// The length of a JSON escape, from the byte after its backslash: 2, or 6 for `\u` (whose
-/// four hex digits are the caller's to check). A byte that starts no escape has a length
-/// longer than any block, [`NOT_AN_ESCAPE`], so that one test finds an escape that is not
-/// valid or not within its block.
-const ESCAPE_LEN: [u8; 256] = {
-    let mut len = [NOT_AN_ESCAPE; 256];
-    let mut simple = b"\"\\/bfnrt".as_slice();
-    while let [byte, rest @ ..] = simple {
-        len[*byte as usize] = 2;
-        simple = rest;
+/// Whether a backslash followed by the byte is a two-byte JSON escape (`\"`, `\\`, `\/`,
+/// `\b`, `\f`, `\n`, `\r`, `\t`).
+const IS_SHORT_ESCAPE: [bool; 256] = {
+    let mut short = [false; 256];
+    let mut escapes = b"\"\\/bfnrt".as_slice();
+    while let [byte, rest @ ..] = escapes {
+        short[*byte as usize] = true;
+        escapes = rest;
     }
-    len[b'u' as usize] = 6;
-    len
+    short
 };
 
 /// Whether every byte is a hex digit: four lookups in [`IS_HEX_DIGIT`], with no branch per
@@ -423,9 +425,6 @@ const IS_HEX_DIGIT: [bool; 256] = {
     }
     is_hex
 };
-
-/// [`ESCAPE_LEN`]'s length for a byte that starts no escape.
-const NOT_AN_ESCAPE: u8 = 17;
 
 /// How many 16-byte blocks of a string [`string_end`] reads by their masks.
 const STRING_BLOCKS: usize = 4;
