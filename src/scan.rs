@@ -365,25 +365,12 @@ fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(
             // The escape's end is found by branches, not computed from the byte after the
             // backslash: the branches follow the same pattern in item after item and are
             // predicted, so the next escape's search need not wait for that byte's load.
-            let Some(&kind) = chunk.get(at + 1) else {
-                break at;
-            };
-            let end = if kind == b'u' {
-                let end = at + 6;
-                if end > 16 {
-                    break at;
-                }
-                // Within the block: the escape ends in it.
-                let digits = chunk[at + 2..].first_chunk::<4>();
-                if !digits.is_some_and(hex_digits) {
-                    return None;
-                }
-                end
-            } else if IS_SHORT_ESCAPE[usize::from(kind)] {
-                // At most 16: the byte after the backslash is in the block.
-                at + 2
-            } else {
-                return None;
+            let end = match escape_end(chunk, at) {
+                Some(end) => end,
+                // Not read within the block: the next block starts at the backslash.
+                None if at > 0 => break at,
+                // From the block's start the longest escape (six bytes) fits: not an escape.
+                None => return None,
             };
             // The stops before the escape's end are read. (An escape is ASCII.)
             stops &= !BlockMasks::below(end);
@@ -447,20 +434,19 @@ fn string_end_by_stops(p: &[u8], from: usize, non_ascii: bool) -> Option<(usize,
     }
 }
 
-/// The end of the escape whose backslash is at `at`.
+/// The end of the escape whose backslash is at `at`, as serde_json reads the escapes of a
+/// value it skips: a two-byte escape ([`IS_SHORT_ESCAPE`]), or `u` and four hex digits.
+/// `None` for any other escape, or one that `p` cuts short.
 #[inline(always)]
-pub fn escape_end(p: &[u8], at: usize) -> Option<usize> {
-    match *p.get(at + 1)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 2),
-        b'u' => {
-            let digits = p.get(at + 2..at + 6)?;
-            // All four tested at once, with no branch per digit.
-            let hex = digits
-                .iter()
-                .fold(true, |all, digit| all & digit.is_ascii_hexdigit());
-            hex.then_some(at + 6)
-        }
-        _ => None,
+fn escape_end(p: &[u8], at: usize) -> Option<usize> {
+    let kind = *p.get(at + 1)?;
+    if kind == b'u' {
+        let digits = p.get(at + 2..)?.first_chunk::<4>()?;
+        hex_digits(digits).then_some(at + 6)
+    } else if IS_SHORT_ESCAPE[usize::from(kind)] {
+        Some(at + 2)
+    } else {
+        None
     }
 }
 
