@@ -136,7 +136,7 @@ pub mod portable {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{portable, Stop};
+    use super::{portable, BlockMasks, Stop};
     use std::arch::x86_64::*;
 
     /// [`super::string_stop`] with SSE2 (part of x86_64 itself), and AVX2 where the processor
@@ -149,10 +149,10 @@ mod x86 {
         if let Some(chunk) = p.get(i..i + 16) {
             let (stops, highs) = masks16(chunk);
             if stops != 0 {
-                let at = stops.trailing_zeros();
+                let at = stops.trailing_zeros() as usize;
                 return Stop {
-                    at: Some(i + at as usize),
-                    non_ascii: highs & ((1 << at) - 1) != 0,
+                    at: Some(i + at),
+                    non_ascii: u64::from(highs) & BlockMasks::below(at) != 0,
                 };
             }
             non_ascii = highs != 0;
@@ -187,10 +187,10 @@ mod x86 {
         if stops == 0 {
             return None;
         }
-        let at = stops.trailing_zeros();
+        let at = stops.trailing_zeros() as usize;
         Some(Stop {
-            at: Some(i + at as usize),
-            non_ascii: non_ascii || highs & ((1 << at) - 1) != 0,
+            at: Some(i + at),
+            non_ascii: non_ascii || u64::from(highs) & BlockMasks::below(at) != 0,
         })
     }
 
@@ -251,7 +251,7 @@ mod x86 {
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::{portable, Stop};
+    use super::{portable, BlockMasks, Stop};
     use std::arch::aarch64::*;
 
     /// [`super::string_stop`] with NEON (part of every aarch64 processor).
@@ -262,16 +262,10 @@ mod neon {
         while let Some(chunk) = p.get(i..i + 16) {
             let (stops, highs) = masks16(chunk);
             if stops != 0 {
-                // Four bits per byte.
-                let at = stops.trailing_zeros() / 4;
-                let before = if at == 0 {
-                    0
-                } else {
-                    highs & (u64::MAX >> (64 - 4 * at))
-                };
+                let at = (stops.trailing_zeros() / BlockMasks::BITS) as usize;
                 return Stop {
-                    at: Some(i + at as usize),
-                    non_ascii: non_ascii || before != 0,
+                    at: Some(i + at),
+                    non_ascii: non_ascii || highs & BlockMasks::below(at) != 0,
                 };
             }
             non_ascii |= highs != 0;
