@@ -329,9 +329,8 @@ pub fn string_end(p: &[u8], start: usize) -> Option<(usize, bool)> {
 /// ASCII.
 ///
 /// Each block of 16 bytes is classified once; then each escape in it costs a look at the
-/// byte after its backslash ([`IS_SHORT_ESCAPE`], or `u` and a look at four hex digits) and
-/// no new scan. An escape that does not fit in what is left of the block starts the next
-/// block at its backslash.
+/// byte after its backslash ([`escape_end`]) and no new scan. An escape that does not fit in
+/// what is left of the block starts the next block at its backslash.
 #[inline(never)]
 fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(usize, bool)> {
     let mut non_ascii = non_ascii;
@@ -356,9 +355,6 @@ fn string_end_after_escape(p: &[u8], escape: usize, non_ascii: bool) -> Option<(
                 b'\\' => {}
                 _ => return None,
             }
-            // The escape's end is found by branches, not computed from the byte after the
-            // backslash: the branches follow the same pattern in item after item and are
-            // predicted, so the next escape's search need not wait for that byte's load.
             let end = match escape_end(chunk, at) {
                 Some(end) => end,
                 // Not read within the block: the next block starts at the backslash.
@@ -431,6 +427,10 @@ fn string_end_by_stops(p: &[u8], from: usize, non_ascii: bool) -> Option<(usize,
 /// The end of the escape whose backslash is at `at`, as serde_json reads the escapes of a
 /// value it skips: a two-byte escape ([`IS_SHORT_ESCAPE`]), or `u` and four hex digits.
 /// `None` for any other escape, or one that `p` cuts short.
+///
+/// The end is found by branches, not computed from a table indexed by the byte after the
+/// backslash: the branches follow the same pattern in item after item and are predicted, so
+/// the next escape's search need not wait for that byte's load.
 #[inline(always)]
 fn escape_end(p: &[u8], at: usize) -> Option<usize> {
     let kind = *p.get(at + 1)?;
