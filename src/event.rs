@@ -28,7 +28,7 @@ use serde_json::value::RawValue;
 use crate::error::{InvalidEvent, JsonKind, Problem};
 use crate::fanout::{self, ItemsPlan, ParsedItems};
 use crate::json::{self, Malformed};
-use crate::number::Threshold;
+use crate::number::{self, Threshold};
 use crate::scan;
 
 /// Which payload form an event is.
@@ -300,8 +300,15 @@ fn read_members<'a>(
                     "Items"
                 };
                 let read_before = members.threshold_so_far(name);
+                let written_after = match read_before {
+                    None => threshold_after_items(payload),
+                    Some(_) => None,
+                };
                 let plan = ItemsPlan {
-                    likely_threshold: read_before.as_ref().or(plan.likely_threshold),
+                    likely_threshold: read_before
+                        .as_ref()
+                        .or(written_after.as_ref())
+                        .or(plan.likely_threshold),
                     ..plan
                 };
                 let (value, end) = read_items(payload, pos, plan, path)?;
@@ -374,6 +381,33 @@ fn read_members<'a>(
     expect_end(payload, end).map_err(|m| malformed("$", m, payload))?;
     check_utf8_outside(payload, &proven).map_err(|m| malformed("$", m, payload))?;
     Ok(members)
+}
+
+/// How far back from the payload's end [`threshold_after_items`] looks.
+const THRESHOLD_AFTER_ITEMS_WITHIN: usize = 1024;
+
+/// The threshold an event most likely names after its items, as in `{"items": [...],
+/// "threshold": 12.5}` or a batch whose `BatchInput` follows its `Items`: the last
+/// `"threshold"` member after the payload's last `]`, within its last kilobyte.
+///
+/// Only a guess, read before the members are, so that the parts count their items against it
+/// while they parse them (the threshold is otherwise known only after every item is read, and
+/// counting then takes a second pass over the pool). The count is used only when the
+/// threshold the event turns out to have is the same ([`ParsedItems::counted_above`]); any
+/// other is counted after the parse, so a wrong guess costs time, never a wrong answer.
+fn threshold_after_items(payload: &[u8]) -> Option<Threshold> {
+    const NAME: &[u8] = b"\"threshold\"";
+    let tail = &payload[payload.len().saturating_sub(THRESHOLD_AFTER_ITEMS_WITHIN)..];
+    let after_items = &tail[tail.iter().rposition(|&b| b == b']')? + 1..];
+    let name = after_items
+        .windows(NAME.len())
+        .rposition(|window| window == NAME)?;
+    let colon = json::skip_whitespace(after_items, name + NAME.len());
+    if after_items.get(colon) != Some(&b':') {
+        return None;
+    }
+    let value = json::skip_whitespace(after_items, colon + 1);
+    Threshold::parse(std::str::from_utf8(number::literal_at(after_items, value)).ok()?)
 }
 
 /// The form the members make, its items and the options it reads, which are named under
@@ -762,6 +796,50 @@ mod tests {
         let batch_defaults = event(r#"{"Items": []}"#);
         assert_eq!(batch_defaults.form, EventForm::StepFunctionsBatch);
         assert!(batch_defaults.items.is_empty());
+    }
+
+    #[test]
+    fn a_threshold_after_the_items_is_counted_while_they_are_parsed() {
+        let items = r#"[{"frequency": 3}, {"frequency": 13}, {"frequency": 2.5e1}]"#;
+        for (text, above) in [
+            (format!(r#"{{"items": {items}, "threshold": 12.5}}"#), 2),
+            (format!(r#"{{"items": {items},"threshold" :-1e400 }}"#), 3),
+            (
+                format!(r#"{{"Items": {items}, "BatchInput": {{"threshold": 3, "x": 1}}}}"#),
+                2,
+            ),
+            (
+                format!(r#"{{"items": {items}, "threshold": 30, "threshold": 20}}"#),
+                1,
+            ),
+        ] {
+            let event = event(&text);
+            let threshold = event.threshold.as_ref().expect("a threshold");
+            assert_eq!(event.items.counted_above(threshold), Some(above), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_guess_at_the_threshold_that_proves_wrong_is_not_counted() {
+        let text = r#"{"items": [{"frequency": 3}, {"frequency": 13}], "threshold": 1, "x": {"threshold": 5}}"#;
+        let event = event(text);
+        let threshold = event.threshold.as_ref().expect("a threshold");
+        assert_eq!(threshold.literal(), "1");
+        assert_eq!(event.items.counted_above(threshold), None);
+        // Nothing is guessed where no `"threshold"` follows the last `]`, nor where one is
+        // read before the items.
+        for text in [
+            r#"{"items": [{"frequency": 3}], "x": "\"threshold\": 1"}"#,
+            r#"{"items": [{"frequency": 3}], "threshold": 1, "x": [0]}"#,
+            r#"{"items": [{"frequency": 3}], "threshold": "1"}"#,
+        ] {
+            let parsed = recognise(text.as_bytes(), ItemsPlan::workers(1));
+            let counted = parsed.ok().and_then(|event| {
+                let one = Threshold::parse("1").expect("a number");
+                event.items.counted_above(&one)
+            });
+            assert_eq!(counted, None, "{text}");
+        }
     }
 
     #[test]

@@ -365,6 +365,16 @@ mod tests {
             ),
             (format!(r#"{{"items": [{items}]}}"#), above_10),
             (format!(r#"[{items}]"#), above_10),
+            // The parts count against the last `"threshold"` after the items, a guess that is
+            // wrong here: it is a member of another object.
+            (
+                format!(r#"{{"items": [{items}], "threshold": 1, "x": {{"threshold": 20}}}}"#),
+                above_1,
+            ),
+            (
+                format!(r#"{{"items": [{items}], "x": {{"threshold": 20}}}}"#),
+                above_10,
+            ),
         ];
         let default = Threshold::parse("10").unwrap();
         for width in [1, 2, 3] {

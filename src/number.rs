@@ -231,8 +231,8 @@ fn parse_double_bytes(literal: &[u8]) -> f64 {
 }
 
 /// The text of the number literal that starts at `payload[start]`: its sign, digits, point and
-/// exponent.
-fn literal_at(payload: &[u8], start: usize) -> &[u8] {
+/// exponent (empty when `start` is at or past the end).
+pub fn literal_at(payload: &[u8], start: usize) -> &[u8] {
     let rest = payload.get(start..).unwrap_or_default();
     let len = rest
         .iter()
