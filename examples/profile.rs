@@ -3,6 +3,8 @@
 //! The first argument is a number of items of the benchmark event, or the name of a shape of
 //! `frequency_fanout::sample::Shape` (about 5 MB of it): `profile double 1 200`.
 
+use std::io::Write;
+
 use frequency_fanout::number::Threshold;
 use frequency_fanout::Phases;
 use frequency_fanout::{evaluate, pool, sample};
@@ -47,12 +49,17 @@ fn main() {
     }
     let rounds = rounds as u32;
     let each = started.elapsed() / rounds;
-    println!(
+    // Written, not printed: a reader that closes the pipe early (`| head -1`) ends the output
+    // without a panic.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "{items}, width {width}: {each:?} per event, {:.2} GB/s ({total_items} items, {count} counted)",
         payload.len() as f64 / each.as_secs_f64() / 1e9
     );
     // Where the time of one event goes, as the invocation summary logs it.
-    println!(
+    let _ = writeln!(
+        out,
         "  recognise {:?}, split {:?}, parse and check {:?}, reassemble {:?}",
         phases.recognise / rounds,
         phases.split / rounds,
