@@ -652,9 +652,9 @@ impl ItemLayout {
 /// The word-at-a-time reading has no branch on how many digits a literal has, which suits
 /// literals whose lengths vary (`json.dumps` writes the shortest text of each double, so
 /// `14.578301734827` is followed by `3.5`). Literals of one form, such as `'%.3e'` writes
-/// (`2.291e+01`, `8.809e+00`), have branches that go the same way every time; read byte by
-/// byte, each byte's place is known before the bytes before it are read, and they take a
-/// quarter fewer instructions.
+/// (`2.291e+01`, `8.809e+00`), make a byte loop's branches go the same way every time: read
+/// byte by byte, each byte's place is predicted before the bytes before it are read, and in
+/// fewer instructions (BENCHMARKS.md, "Literals of one length read byte by byte").
 #[derive(Clone, Copy, Debug, Default)]
 struct LiteralForm {
     /// The length of the last literal with a fraction or an exponent, zero after any other.
