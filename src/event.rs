@@ -299,16 +299,11 @@ fn read_members<'a>(
                 } else {
                     "Items"
                 };
-                let read_before = members.threshold_so_far(name);
-                let written_after = match read_before {
-                    None => threshold_after_items(payload),
-                    Some(_) => None,
-                };
+                let likely = members
+                    .threshold_so_far(name)
+                    .or_else(|| threshold_after_items(payload));
                 let plan = ItemsPlan {
-                    likely_threshold: read_before
-                        .as_ref()
-                        .or(written_after.as_ref())
-                        .or(plan.likely_threshold),
+                    likely_threshold: likely.as_ref().or(plan.likely_threshold),
                     ..plan
                 };
                 let (value, end) = read_items(payload, pos, plan, path)?;

@@ -664,7 +664,7 @@ struct LiteralForm {
 }
 
 impl LiteralForm {
-    /// How many literals in a row must repeat the form of the one before them before the
+    /// How many literals in a row must repeat the length of the one before them before the
     /// next is read byte by byte.
     const STEADY_AFTER: usize = 16;
 
@@ -1994,7 +1994,8 @@ mod flat_scan_tests {
                 }
             }
         }
-        // Every literal of up to 19 digits and four of exponent: over half the texts.
+        // Every literal of up to 19 digits and four of exponent: most of the texts (4,466,646
+        // of 5,326,971 when this was written).
         assert!(read_by_bytes > 1_000_000, "{read_by_bytes} read by bytes");
     }
 
