@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lambda_process::LambdaProcess;
+use lambda_process::{LambdaProcess, Line};
 use runtime_api_peer::{Outcome, RuntimeApiPeer};
 use serde_json::{json, Value};
 
@@ -214,7 +214,7 @@ fn without_a_valid_max_concurrency_one_invocation_is_served_at_a_time() {
         function.assert_alive();
         function.assert_clean_protocol();
         let warnings: Vec<String> = function
-            .lines()
+            .finish()
             .into_iter()
             .filter(|line| line.text.contains("AWS_LAMBDA_MAX_CONCURRENCY"))
             .map(|line| line.text)
@@ -329,10 +329,9 @@ fn request_id(line: &Value) -> &str {
         .unwrap_or_else(|| panic!("no requestId: {line}"))
 }
 
-fn json_lines(function: &LambdaProcess, stream: &str) -> Vec<Value> {
-    function
-        .lines()
-        .into_iter()
+fn json_lines(lines: &[Line], stream: &str) -> Vec<Value> {
+    lines
+        .iter()
         .filter(|line| line.stream == stream)
         .map(|line| {
             serde_json::from_str(&line.text)
@@ -360,6 +359,10 @@ fn every_summary_and_metrics_line_carries_its_own_invocation() {
     let payloads: Vec<Vec<u8>> = events.iter().map(|(p, _, _)| p.clone()).collect();
     let outcomes = invoke_all(&function, &payloads, &[]);
     function.assert_alive();
+    function.assert_clean_protocol();
+    // Every line is written before its answer is posted; once the process is stopped its pipes
+    // are read to the end, so every line is here.
+    let lines = function.finish();
     let by_request: HashMap<&str, (&Outcome, usize, usize)> = outcomes
         .iter()
         .zip(&events)
@@ -367,9 +370,7 @@ fn every_summary_and_metrics_line_carries_its_own_invocation() {
             (outcome.request_id.as_str(), (outcome, *items, *count))
         })
         .collect();
-    // Give the last lines time to be read off the pipes.
-    std::thread::sleep(Duration::from_millis(300));
-    let logs = json_lines(&function, "stderr");
+    let logs = json_lines(&lines, "stderr");
     let summaries: Vec<&Value> = logs
         .iter()
         .filter(|line| {
@@ -402,7 +403,7 @@ fn every_summary_and_metrics_line_carries_its_own_invocation() {
         cold_starts, 1,
         "cold_start must be true for exactly one invocation"
     );
-    let metrics = json_lines(&function, "stdout");
+    let metrics = json_lines(&lines, "stdout");
     assert_eq!(
         metrics.len(),
         events.len(),
@@ -427,7 +428,6 @@ fn every_summary_and_metrics_line_carries_its_own_invocation() {
         cold_start_metrics, 1,
         "ColdStart in exactly one metrics line"
     );
-    function.assert_clean_protocol();
 }
 
 #[test]

@@ -29,7 +29,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 
-use lambda_process::{root, LambdaProcess, Line};
+use lambda_process::{root, text_of, LambdaProcess, Line};
 use runtime_api_peer::{Outcome, RuntimeApiPeer};
 use serde_json::{json, Map, Value};
 
@@ -1031,8 +1031,9 @@ impl Emulated {
         self.process.output_text()
     }
 
-    fn lines(&self) -> Vec<Line> {
-        self.process.lines()
+    /// Stops the process and returns everything it printed, read to the end of its pipes.
+    fn finish(self) -> Vec<Line> {
+        self.process.finish()
     }
 }
 
@@ -2143,8 +2144,8 @@ fn the_built_bootstrap_answers_under_qemu() {
     function.assert_clean();
     // LogFormat JSON: log lines are JSON objects with a level, which is what lets Lambda
     // filter them by ApplicationLogLevel.
-    let leveled = function
-        .lines()
+    let lines = function.finish();
+    let leveled = lines
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(&l.text).ok())
         .filter(|line| line.get("level").is_some_and(Value::is_string))
@@ -2152,9 +2153,8 @@ fn the_built_bootstrap_answers_under_qemu() {
     assert!(
         leveled > 0,
         "no JSON log line with a level\n{}",
-        function.output_text()
+        text_of(&lines)
     );
-    drop(function);
 
     // The same event parsed on the pool at the width two vCPUs' worth of memory buys.
     let wide = BTreeMap::from([("MemorySize", "3538".to_string())]);

@@ -10,7 +10,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lambda_process::{epoch_ms, fault_injection_binary, LambdaProcess, INHERITED_SETTINGS};
+use lambda_process::{
+    epoch_ms, fault_injection_binary, text_of, LambdaProcess, INHERITED_SETTINGS,
+};
 use runtime_api_peer::{Fault, InvokeError, Options, Outcome, RuntimeApiPeer};
 use serde_json::Value;
 
@@ -146,17 +148,14 @@ fn a_panic_in_the_pool_fails_that_invocation_and_the_same_process_serves_the_nex
         }
         function.assert_alive();
         function.assert_clean_protocol();
-        // Each panic is logged as one line naming it.
-        let panics = function
-            .lines()
+        // Each panic is logged as one line naming it, before its invocation is answered; once
+        // the process is stopped its stderr is read to the end, so every such line is here.
+        let lines = function.finish();
+        let panics = lines
             .iter()
             .filter(|line| line.text.contains("panic: fault injection"))
             .count();
-        assert!(
-            panics >= 4 * 4,
-            "{panics} panic lines\n{}",
-            function.output_text()
-        );
+        assert!(panics >= 4 * 4, "{panics} panic lines\n{}", text_of(&lines));
         println!(
             "width {workers}: 4 rounds of 4 panics and 4 answers each, round times {rounds:?}"
         );
