@@ -521,27 +521,7 @@ impl ItemLayout {
         form: &mut LiteralForm,
     ) -> Option<(Frequency, usize)> {
         debug_assert!(self.count > 0, "a layout is learned before it reads");
-        // A layout has exactly one frequency member, which sets this.
-        let mut frequency = Frequency::Int(0);
-        let mut at = pos;
-        for member in &self.members[..self.count] {
-            let value = member.lead.matches_as::<SHORT>(p, at)?;
-            at = match member.kind {
-                ValueKind::Number => number_end(p, value)?,
-                ValueKind::String => {
-                    // The lead ended with the opening quote.
-                    let (close, text) = scan::string_end(p, value)?;
-                    *non_ascii |= text;
-                    close + 1
-                }
-                ValueKind::Frequency => {
-                    let (end, read) = form.read(p, value)?;
-                    frequency = read;
-                    end
-                }
-            };
-        }
-        Some((frequency, at))
+        read_values::<SHORT>(&self.members[..self.count], p, pos, non_ascii, form)
     }
 
     /// [`ItemScanner::read_items_by_layout`]'s loop, comparing leads as `SHORT` says (true
@@ -557,9 +537,10 @@ impl ItemLayout {
     ) -> (usize, bool) {
         let mut non_ascii = false;
         let mut form = LiteralForm::default();
+        let members = &self.members[..self.count];
         while pos < limit {
             let Some((frequency, values_end)) =
-                self.values::<SHORT>(p, pos, &mut non_ascii, &mut form)
+                read_values::<SHORT>(members, p, pos, &mut non_ascii, &mut form)
             else {
                 break;
             };
@@ -643,6 +624,39 @@ impl ItemLayout {
         // More members than leads are remembered.
         None
     }
+}
+
+/// [`ItemLayout::values`] over the layout's `members`, taken once by a loop over many items
+/// rather than sliced again for each.
+#[inline(always)]
+fn read_values<const SHORT: bool>(
+    members: &[LayoutMember],
+    p: &[u8],
+    pos: usize,
+    non_ascii: &mut bool,
+    form: &mut LiteralForm,
+) -> Option<(Frequency, usize)> {
+    // A layout has exactly one frequency member, which sets this.
+    let mut frequency = Frequency::Int(0);
+    let mut at = pos;
+    for member in members {
+        let value = member.lead.matches_as::<SHORT>(p, at)?;
+        at = match member.kind {
+            ValueKind::Number => number_end(p, value)?,
+            ValueKind::String => {
+                // The lead ended with the opening quote.
+                let (close, text) = scan::string_end(p, value)?;
+                *non_ascii |= text;
+                close + 1
+            }
+            ValueKind::Frequency => {
+                let (end, read) = form.read(p, value)?;
+                frequency = read;
+                end
+            }
+        };
+    }
+    Some((frequency, at))
 }
 
 /// How a run of items read by one layout reads their `frequency` literals: a word at a time
