@@ -174,6 +174,9 @@ impl LambdaProcess {
         }
     }
 
+    /// What the process has printed so far. While it runs, the threads reading its pipes may
+    /// still be behind what it wrote: count or match lines only after [`LambdaProcess::finish`]
+    /// or [`LambdaProcess::wait_for_exit`], which read the pipes to the end.
     pub fn lines(&self) -> Vec<Line> {
         self.output
             .lock()
